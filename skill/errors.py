@@ -30,7 +30,9 @@
 `error_for()` is the one place that picks an APIError class from a response.
 No exception ever carries a token: messages are built from codes, paths and the
 backend's own message, and `redact()` scrubs anything that looks like one.
-Each class has a `key` naming its user-facing message in `prompts/`.
+Each class has a `key` naming its user-facing message in `prompts/` (an instance may
+name a finer one); `details` are the template's variables. `message` is for logs and
+developers; what the user reads is always rendered from the template.
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ def redact(text: str) -> str:
 class NemoError(Exception):
     """Base of every runtime error. `key` names the message template in prompts/."""
 
-    key: ClassVar[str] = "error.generic"
+    key: str = "error.generic"
 
-    def __init__(self, message: str = "", **details: Any) -> None:
+    def __init__(self, message: str = "", *, key: str | None = None, **details: Any) -> None:
         self.message = redact(message or self.__class__.__doc__ or self.__class__.__name__)
+        if key is not None:
+            self.key = key  # a finer template than the class's, e.g. "upload.not_found"
         self.details = {k: v for k, v in details.items() if v is not None}
         super().__init__(self.message)
 
