@@ -1,0 +1,153 @@
+"""A conversation that outlives the process.
+
+Agent hosts run one command per turn, so everything a later turn needs is kept in
+`<config>/conversations/<name>.json`: the backend session, the last draft seen,
+and every render that was submitted but not yet delivered. The default name is
+derived from the working folder (one conversation per project folder); `--conversation
+NAME` or NEMO_CONVERSATION picks another.
+
+Writers take a file lock for a read-modify-write (`update`), so two processes on
+the same conversation never corrupt or overwrite each other's changes. The lock is
+held for milliseconds, never across network calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from .errors import ConfigError
+from .storage import read_json, write_json
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class PendingRender:
+    """A render the backend may be working on; kept until its MP4 is on disk."""
+
+    render_id: str
+    session_id: str
+    out_dir: str
+    submitted_at: float
+    attempt: int = 1
+    status: str = "submitting"  # submitting | submitted | downloading
+
+
+@dataclass(frozen=True)
+class Conversation:
+    name: str
+    api_url: str = ""
+    session_id: str | None = None
+    task_id: str | None = None
+    language: str = "en"
+    draft: dict[str, Any] | None = None
+    pending: tuple[PendingRender, ...] = ()
+    exports: tuple[str, ...] = ()
+    updated_at: float = field(default=0.0, compare=False)
+
+    def with_pending(self, job: PendingRender) -> Conversation:
+        others = tuple(p for p in self.pending if p.render_id != job.render_id)
+        return replace(self, pending=(*others, job))
+
+    def without_pending(self, render_id: str) -> Conversation:
+        return replace(self, pending=tuple(p for p in self.pending if p.render_id != render_id))
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["pending"] = [asdict(p) for p in self.pending]
+        doc["exports"] = list(self.exports)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], path: Path) -> Conversation:
+        try:
+            pending = tuple(PendingRender(**p) for p in doc.get("pending") or ())
+            draft = doc.get("draft")
+            return cls(
+                name=str(doc["name"]),
+                api_url=str(doc.get("api_url") or ""),
+                session_id=doc.get("session_id"),
+                task_id=doc.get("task_id"),
+                language=str(doc.get("language") or "en"),
+                draft=draft if isinstance(draft, dict) else None,
+                pending=pending,
+                exports=tuple(str(e) for e in doc.get("exports") or ()),
+                updated_at=float(doc.get("updated_at") or 0.0),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{path}: not a conversation file ({exc}). Delete it, or run `nemo-video new`.",
+                path=str(path),
+            ) from None
+
+
+def default_name(cwd: Path) -> str:
+    """One conversation per working folder: the folder's name plus a short hash of its path."""
+    resolved = cwd.resolve()
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", resolved.name).strip("-.")[:40] or "root"
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"Conversation name {name!r} is not usable: use 1-64 letters, digits, '.', '_' or '-'.",
+            key="error.conversation_name",
+            name=name,
+        )
+    return name
+
+
+class ConversationStore:
+    """The conversation file and its lock."""
+
+    def __init__(self, config_dir: Path, name: str, *, lock_timeout: float = 10.0) -> None:
+        self.name = check_name(name)
+        folder = config_dir / "conversations"
+        self.path = folder / f"{name}.json"
+        self._lock = FileLock(str(folder / f"{name}.lock"), timeout=lock_timeout)
+
+    def load(self) -> Conversation:
+        doc = read_json(self.path)
+        if doc is None:
+            return Conversation(name=self.name)
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{self.path}: expected a JSON object.", path=str(self.path))
+        return Conversation.from_json(doc, self.path)
+
+    def update(self, change: Callable[[Conversation], Conversation]) -> Conversation:
+        """Apply `change` to the stored conversation under the lock and save the result."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock:
+                new = replace(change(self.load()), updated_at=time.time())
+                write_json(self.path, new.to_json(), mode=0o600)
+                return new
+        except Timeout:
+            raise ConfigError(
+                f"{self.path} stayed locked by another nemo-video process. Try again in a moment.",
+                key="error.conversation_locked",
+            ) from None
+
+    def reset(self, *, keep_pending: bool = True) -> Conversation:
+        """Start a new project. Renders still running are kept so they can be collected."""
+
+        def fresh(old: Conversation) -> Conversation:
+            return Conversation(
+                name=self.name,
+                api_url=old.api_url,
+                language=old.language,
+                pending=old.pending if keep_pending else (),
+                exports=old.exports,
+            )
+
+        return self.update(fresh)
