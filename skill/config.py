@@ -106,7 +106,7 @@ def _url(env: Mapping[str, str], key: str, default: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ConfigError(
             f"{key}={value!r} is not an http(s) URL. Set it to e.g. {default} or unset it.",
-            key=key,
+            field=key,
         )
     return value
 

@@ -292,6 +292,8 @@ def error_for(
     cls: type[APIError]
     if code and code in _BY_CODE:
         cls = _BY_CODE[code]
+    elif code and code in _BY_STATUS and _status_applies(code, path):
+        cls = _BY_STATUS[code]  # an HTTP status sent as the body's code (400, 402, 429)
     elif status in _BY_STATUS and _status_applies(status, path):
         cls = _BY_STATUS[status]
     elif status >= 500:
