@@ -1,0 +1,196 @@
+"""Routing by intents/routing.yaml: the seed's table, its synonyms, guards and uploads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skill.errors import ConfigError
+from skill.intents import classify, load_rules
+
+PHOTO = (Path("photo.jpg"),)
+
+# (message, attached files, intent, rule expected to decide, instruction sent after upload)
+CASES = [
+    # export (seed: "export" / "导出" / "download" / "send me the video")
+    ("export", (), "export", "export", None),
+    ("Export!", (), "export", "export", None),
+    ("export 1080p MP4", (), "export", "export", None),
+    ("please export the video", (), "export", "export", None),
+    ("download", (), "export", "export", None),
+    ("I want to download the video", (), "export", "export", None),
+    ("send me the video", (), "export", "export", None),
+    ("send me the final cut", (), "export", "export", None),
+    ("save it as mp4", (), "export", "export", None),
+    ("can you export it?", (), "export", "export", None),
+    ("导出", (), "export", "export", None),
+    ("导出视频", (), "export", "export", None),
+    ("帮我导出一下", (), "export", "export", None),
+    ("下载视频", (), "export", "export", None),
+    ("把视频发给我", (), "export", "export", None),
+    ("可以帮我导出吗？", (), "export", "export", None),
+    # word boundaries
+    ("what does the exporter do", (), "chat", "question", None),
+    ("exporter settings", (), "chat", "chat", None),
+    ("the downloads folder is full", (), "chat", "chat", None),
+    # credits (seed: "credits" / "积分" / "balance" / "余额")
+    ("credits", (), "credits", "credits", None),
+    ("balance", (), "credits", "credits", None),
+    ("check my credits", (), "credits", "own-balance-question", None),
+    ("credits?", (), "credits", "own-balance-question", None),
+    ("how many credits do I have left?", (), "credits", "own-balance-question", None),
+    ("what's my balance?", (), "credits", "own-balance-question", None),
+    ("积分", (), "credits", "credits", None),
+    ("余额", (), "credits", "credits", None),
+    ("查看余额", (), "credits", "own-balance-question", None),
+    ("我还有多少积分？", (), "credits", "own-balance-question", None),
+    ("积分还剩多少", (), "credits", "own-balance-question", None),
+    # questions about the product, not the user's own numbers
+    ("how many credits does a video cost?", (), "chat", "question", None),
+    ("do I have enough credits for a 30s video?", (), "chat", "question", None),
+    ("生成一个视频需要多少积分？", (), "chat", "question", None),
+    ("导出要花积分吗", (), "chat", "question", None),
+    # state (seed: "status" / "状态" / "show tracks")
+    ("status", (), "state", "state", None),
+    ("show tracks", (), "state", "state", None),
+    ("show me the timeline", (), "state", "state", None),
+    ("what's on my timeline?", (), "state", "own-state-question", None),
+    ("what is the status?", (), "state", "own-state-question", None),
+    ("状态", (), "state", "state", None),
+    ("查看轨道", (), "state", "state", None),
+    ("显示时间线", (), "state", "state", None),
+    ("进度怎么样？", (), "state", "own-state-question", None),
+    # upload (seed: "upload" / "上传" / the user sends a file)
+    ("upload", (), "upload", "upload", None),
+    ("上传", (), "upload", "upload", None),
+    ("", PHOTO, "upload", "upload-file", None),
+    ("here's my photo", PHOTO, "upload", "upload-file", None),
+    ("upload this please", PHOTO, "upload", "upload-file", None),
+    ("这是我的照片", PHOTO, "upload", "upload-file", None),
+    ("here's my photo, make a 15s video from it", PHOTO, "upload", "upload-file",
+     "here's my photo, make a 15s video from it"),
+    ("用它生成15秒视频", PHOTO, "upload", "upload-file", "用它生成15秒视频"),
+    ("export", PHOTO, "upload", "upload-file", "export"),
+    # negations and questions are not commands
+    ("don't export yet", (), "chat", "negation", None),
+    ("do not download anything", (), "chat", "negation", None),
+    ("never mind the credits", (), "chat", "negation", None),
+    ("先不导出", (), "chat", "negation", None),
+    ("暂时不要下载", (), "chat", "negation", None),
+    ("别导出", (), "chat", "negation", None),
+    ("how do I export?", (), "chat", "question", None),
+    ("show me how to export", (), "chat", "question", None),
+    ("why is the status red", (), "chat", "question", None),
+    ("怎么导出视频", (), "chat", "question", None),
+    ("导出的视频是什么格式？", (), "chat", "question", None),
+    # a command with an edit to make first goes to the chat
+    ("export it after adding a title", (), "chat", "edit", None),
+    ("make a 15s video and export it", (), "chat", "edit", None),
+    ("download it with a new title", (), "chat", "edit", None),
+    ("加上标题后导出", (), "chat", "edit", None),
+    ("download a song for the intro", (), "chat", "edit", None),
+    ("下载一首轻音乐", (), "chat", "edit", None),
+    ("把音乐调小然后导出", (), "chat", "edit", None),
+    # everything else
+    ("add lo-fi BGM", (), "chat", "edit", None),
+    ("generate a 15-second video from this photo", (), "chat", "edit", None),
+    ("添加背景音乐", (), "chat", "edit", None),
+    ("hello there", (), "chat", "chat", None),
+    ("a cat surfing at sunset, cinematic", (), "chat", "chat", None),
+    ("", (), "chat", "chat", None),
+]  # fmt: skip
+
+# (message, intent, rule, URLs uploaded, instruction)
+URL_CASES = [
+    ("https://x.com/a.jpg", "upload", "upload-media-url", ("https://x.com/a.jpg",), None),
+    ("here's my photo https://x.com/a.jpg", "upload", "upload-media-url",
+     ("https://x.com/a.jpg",), None),
+    ("here's my photo https://x.com/a.jpg make a 15s video from it", "upload",
+     "upload-media-url", ("https://x.com/a.jpg",), "here's my photo make a 15s video from it"),
+    ("这是我的照片 https://x.com/a.png", "upload", "upload-media-url", ("https://x.com/a.png",),
+     None),
+    ("用它生成15秒视频：https://x.com/a.png", "upload", "upload-media-url",
+     ("https://x.com/a.png",), "用它生成15秒视频"),
+    ("upload https://example.com/watch?v=1", "upload", "upload-url",
+     ("https://example.com/watch?v=1",), None),
+    ("上传 https://example.com/watch?v=1", "upload", "upload-url",
+     ("https://example.com/watch?v=1",), None),
+    ("make something like https://example.com/page", "chat", "edit", (), None),
+    ("https://example.com/export", "chat", "chat", (), None),
+    ("don't upload https://x.com/a.jpg yet", "chat", "negation", (), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "files", "intent", "rule", "instruction"), CASES)
+def test_classify(
+    text: str, files: tuple[Path, ...], intent: str, rule: str, instruction: str | None
+) -> None:
+    route = classify(text, files)
+    assert (route.intent, route.rule, route.instruction) == (intent, rule, instruction)
+    assert route.urls == ()
+
+
+@pytest.mark.parametrize(("text", "intent", "rule", "urls", "instruction"), URL_CASES)
+def test_classify_urls(
+    text: str, intent: str, rule: str, urls: tuple[str, ...], instruction: str | None
+) -> None:
+    route = classify(text)
+    assert (route.intent, route.rule, route.urls, route.instruction) == (
+        intent,
+        rule,
+        urls,
+        instruction,
+    )
+
+
+GOOD = """\
+terms:
+  go:
+    en: [go]
+filler:
+  en: [the]
+rules:
+  - id: go
+    intent: export
+    when: [go]
+  - id: rest
+    intent: chat
+"""
+
+# (a replacement applied to GOOD, the line and the key the error must name)
+BROKEN = [
+    (("intent: export", "intent: exprt"), 8, "rules[0].intent"),
+    (("    when: [go]", "    when: [gone]"), 9, "rules[0].when[0]"),
+    (("    when: [go]", "    when: [go]\n    colour: red"), 10, "rules[0].colour"),
+    (("    en: [go]", "    en: ['(go']"), 3, "terms.go.en[0]"),
+    (("    en: [go]", "    en: go"), 3, "terms.go.en"),
+    (("    en: [go]", "    fr: [go]"), 3, "terms.go.fr"),
+    (("  - id: rest\n    intent: chat\n", "  - id: rest\n    intent: chat\n    when: [go]\n"),
+     6, "rules"),
+    (("  - id: rest", "  - id: go"), 10, "rules[1].id"),
+    (("filler:\n  en: [the]\n", ""), 1, "(top)"),
+    (("  go:\n", "  url:\n"), 2, "terms.url"),
+    (("terms:\n  go:\n", "terms:\n  go:\n    en: [x]\n  go:\n"), 4, "invalid YAML"),
+    (("    intent: chat", "    intent: [chat"), 12, "invalid YAML"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "line", "key"), BROKEN)
+def test_broken_rules_name_file_line_and_key(
+    tmp_path: Path, change: tuple[str, str], line: int, key: str
+) -> None:
+    assert change[0] in GOOD
+    path = tmp_path / "routing.yaml"
+    path.write_text(GOOD.replace(*change), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path)
+    assert f"{path}:{line}: {key}" in caught.value.message
+
+
+def test_good_rules_file_routes(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    rules = load_rules(path)
+    assert classify("let's go", rules=rules).intent == "export"
+    assert classify("going", rules=rules).intent == "chat"
