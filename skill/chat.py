@@ -1,0 +1,286 @@
+"""One chat turn: stream the agent's reply and never leave the user in silence.
+
+The agent's text is shown once, a sentence at a time, after GUI-speak is taken out
+(`gui.translate`); its tool calls stay hidden. Around the stream run three clocks:
+"still working" after `still_working_every` of silence, a timeout after
+`heartbeat_only_timeout` with nothing but heartbeats, and the turn's hard cap.
+
+A turn that ends without text reads the state and says what changed. A stream that
+breaks is never re-sent (it would duplicate work and charge twice): the state is
+read on a schedule (30 s, then 60 s, five reads) until a change shows, and the
+user is told what happened either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+import yaml
+
+from . import gui, templates, timeline
+from .config import Timings
+from .errors import (
+    AgentError,
+    ConfigError,
+    HeartbeatTimeout,
+    RequestTimeout,
+    StreamError,
+    TransportError,
+    TurnTimeout,
+    UnexpectedResponse,
+    error_for,
+)
+from .events import AgentFailure, Malformed, StateChange, Text, ToolCall, ToolResult, TurnEvents
+from .output import Output
+from .protocol import SessionState
+from .resources import data_path
+from .sse import ServerSentEvent
+
+log = structlog.get_logger("nemo.chat")
+
+_END = object()
+
+
+class ChatClient(Protocol):
+    def chat(self, session_id: str, text: str) -> AsyncIterator[ServerSentEvent]: ...
+
+    async def state(self, session_id: str) -> SessionState: ...
+
+
+@dataclass(frozen=True)
+class Phrases:
+    temporary_issue: tuple[re.Pattern[str], ...]
+    sentence_end: re.Pattern[str]
+
+
+@cache
+def load_phrases(path: Path | None = None) -> Phrases:
+    path = path or data_path("intents", "chat.yaml")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        issues = tuple(re.compile(p, re.IGNORECASE) for p in doc["temporary_issue"])
+        return Phrases(issues, re.compile(doc["sentence_end"]))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, re.error) as exc:
+        raise ConfigError(f"{path}: invalid chat phrases ({exc!r}).", path=str(path)) from None
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    shown_text: bool
+    actions: tuple[str, ...]  # GUI actions the agent asked the user to do: export/state/credits
+    hints: tuple[str, ...]  # template keys telling the user what to say instead
+    draft: dict[str, Any] | None  # the draft after the turn, when it could be read
+    recovered: bool = False
+
+
+class ChatTurn:
+    def __init__(
+        self,
+        client: ChatClient,
+        session_id: str,
+        *,
+        lang: str,
+        output: Output,
+        timings: Timings,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        phrases: Phrases | None = None,
+    ) -> None:
+        self.client, self.sid, self.lang, self.out = client, session_id, lang, output
+        self.timings, self.sleep, self.clock = timings, sleep, clock
+        self.phrases = phrases or load_phrases()
+        self._pending = ""  # streamed text not yet cut into a whole sentence
+        self._held: list[str] = []  # a "temporary issue" sentence, held back in case it is last
+        self._shown = False
+        self._actions: list[str] = []
+        self._hints: list[str] = []
+        self._raw_ready_told = False
+        self._last_said = 0.0
+
+    async def run(self, text: str, before_draft: Mapping[str, Any] | None) -> ChatResult:
+        before = timeline.parse_draft(before_draft)
+        try:
+            await self._stream(text, before)
+        except AgentError:
+            self._flush(whole=True)
+            raise
+        except (StreamError, RequestTimeout) as exc:
+            # The message reached the backend and may still be at work: never re-send.
+            log.warning("chat.stream_broken", error=type(exc).__name__)
+            self._flush(whole=True)
+            return await self._recover(before_draft, exc)
+        self._flush(whole=True)
+        state = await self._read_state()
+        draft = state.draft if state else None
+        after = timeline.parse_draft(draft) if state else None
+        changes = timeline.diff(before, after) if after is not None else ()
+        if not self._shown:
+            if changes:
+                self._say(*timeline.describe_changes(changes, self.lang))
+            elif self._held:
+                for sentence in self._held:
+                    self._show(sentence)
+            else:
+                key = "chat.no_change" if after is not None else "chat.done_unverified"
+                self._say(self._t(key))
+        if after is not None and not before.ready and after.ready:
+            self._say(self._t("chat.all_tracks"), timeline.summarize(after, self.lang))
+        return ChatResult(self._shown, tuple(self._actions), tuple(self._hints), draft)
+
+    # -- the stream -------------------------------------------------------------------
+
+    async def _stream(self, text: str, before: timeline.Timeline) -> None:
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(text, queue))
+        parser = TurnEvents()
+        t = self.timings
+        start = last_event = self._last_said = self.clock()
+        try:
+            while True:
+                now = self.clock()
+                due = min(
+                    self._last_said + t.still_working_every,
+                    last_event + t.heartbeat_only_timeout,
+                    start + t.turn_cap,
+                )
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=max(0.0, due - now))
+                except asyncio.TimeoutError:
+                    now = self.clock()
+                    if now >= start + t.turn_cap:
+                        raise TurnTimeout(f"turn exceeded {t.turn_cap:.0f}s") from None
+                    if now >= last_event + t.heartbeat_only_timeout:
+                        raise HeartbeatTimeout(
+                            f"only heartbeats for {t.heartbeat_only_timeout:.0f}s"
+                        ) from None
+                    self._say(self._t("chat.still_working"))
+                    continue
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, ServerSentEvent)
+                for event in parser.parse(item):
+                    if self._handle(event, before):
+                        last_event = self.clock()
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
+    async def _pump(self, text: str, queue: asyncio.Queue[object]) -> None:
+        try:
+            async for sse in self.client.chat(self.sid, text):
+                await queue.put(sse)
+            await queue.put(_END)
+        except Exception as exc:  # handed to the reader, which raises it in the turn's task
+            await queue.put(exc)
+
+    def _handle(self, event: object, before: timeline.Timeline) -> bool:
+        """React to one ADK event; True when it was real work, not a heartbeat."""
+        if isinstance(event, Text):
+            self._pending += event.text
+            self._flush(whole=False)
+            return True
+        if isinstance(event, (StateChange, ToolCall, ToolResult)):
+            self._flush(whole=True)  # the agent's message before its tool call is complete
+            if isinstance(event, StateChange):
+                self._maybe_raw_ready(event.delta, before)
+            return True
+        if isinstance(event, AgentFailure):
+            raise _agent_error(event)
+        if isinstance(event, Malformed):
+            log.warning("chat.malformed_frame", preview=event.preview)
+        return False
+
+    def _maybe_raw_ready(self, delta: Mapping[str, Any], before: timeline.Timeline) -> None:
+        if self._raw_ready_told or before.ready or "draft" not in delta:
+            return
+        if any(
+            tr.kind == "video" and tr.segments for tr in timeline.parse_draft(delta["draft"]).tracks
+        ):
+            self._raw_ready_told = True
+            self._say(self._t("chat.raw_ready"))
+
+    # -- text -------------------------------------------------------------------------
+
+    def _flush(self, *, whole: bool) -> None:
+        """Show every whole sentence streamed so far; `whole`: the rest is complete too."""
+        parts = self.phrases.sentence_end.split(self._pending)
+        self._pending = "" if whole else parts.pop()
+        for sentence in (p.strip() for p in parts):
+            if sentence:
+                self._sentence(sentence)
+
+    def _sentence(self, sentence: str) -> None:
+        if any(p.search(sentence) for p in self.phrases.temporary_issue):
+            self._held.append(sentence)
+            return
+        held, self._held = self._held, []
+        for earlier in held:
+            self._show(earlier)
+        self._show(sentence)
+
+    def _show(self, sentence: str) -> None:
+        tr = gui.translate(sentence)
+        self._actions += [a for a in tr.actions if a not in self._actions]
+        self._hints += [h for h in tr.hints if h not in self._hints]
+        if tr.text.strip():
+            spacer = "" if not self._shown or _is_cjk(tr.text[:1]) else " "
+            self.out.stream(spacer + tr.text.strip())
+            self._shown = True
+            self._last_said = self.clock()
+
+    def _say(self, *lines: str) -> None:
+        for line in lines:
+            self.out.reply(line)
+        self._last_said = self.clock()
+
+    def _t(self, key: str, **ctx: Any) -> str:
+        return templates.render(key, self.lang, **ctx)
+
+    # -- after a broken stream ----------------------------------------------------------
+
+    async def _read_state(self) -> SessionState | None:
+        try:
+            return await self.client.state(self.sid)
+        except TransportError as exc:
+            log.warning("chat.state_unreadable", error=type(exc).__name__)
+            return None
+
+    async def _recover(self, before_draft: Mapping[str, Any] | None, exc: Exception) -> ChatResult:
+        """Never re-send: watch the state until the turn's work shows, or give up politely."""
+        reason = "timeout" if isinstance(exc, (TurnTimeout, HeartbeatTimeout)) else "dropped"
+        self._say(self._t(f"chat.recovering_{reason}"))
+        before = timeline.parse_draft(before_draft)
+        for wait in self.timings.recovery_waits:
+            await self.sleep(wait)
+            state = await self._read_state()
+            if state is None or state.draft == before_draft or state.draft is None:
+                continue
+            after = timeline.parse_draft(state.draft)
+            lines = timeline.describe_changes(timeline.diff(before, after), self.lang)
+            self._say(self._t("chat.recovered"), *(lines or [timeline.summarize(after, self.lang)]))
+            return ChatResult(True, (), (), state.draft, recovered=True)
+        self._say(self._t("chat.recovery_failed"))
+        return ChatResult(self._shown, (), (), None, recovered=False)
+
+
+def _agent_error(event: AgentFailure) -> Exception:
+    code = event.code or ""
+    digits = re.sub(r"\D", "", code)
+    mapped = error_for(200, {"code": int(digits), "message": event.message}) if digits else None
+    if mapped is not None and not isinstance(mapped, UnexpectedResponse):
+        return mapped  # a backend code in the frame, e.g. 2001 out of credits
+    return AgentError(f"agent error {code}: {event.message}".strip(), agent_code=code or None)
+
+
+def _is_cjk(ch: str) -> bool:
+    return bool(ch) and "\u3000" <= ch <= "\u9fff"

@@ -1,0 +1,196 @@
+"""`nemo-video`: the command agent hosts call, one turn per call.
+
+Heavy imports (aiohttp, jinja2, the runtime) happen inside the commands, so that
+`--help` and `classify` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .output import CollectedOutput
+    from .runtime import Runtime, TurnOutcome
+
+EPILOG = """\
+conversations:
+  Each working folder has its own conversation (backend session, last timeline,
+  pending renders), kept in the config folder, so every `say` continues the same
+  project. `--conversation NAME` (or NEMO_CONVERSATION) picks another; `new` starts afresh.
+
+environment:
+  NEMO_TOKEN        use this token (else a free anonymous one is obtained and kept)
+  NEMO_API_URL      backend API (default https://mega-api-prod.nemovideo.ai)
+  NEMO_WEB_URL      web app for browser links (default https://nemovideo.com)
+  NEMO_CLIENT_ID    client id (else a persisted random one)
+  NEMO_CONFIG_DIR   config folder (default $XDG_CONFIG_HOME/nemovideo or ~/.config/nemovideo)
+  NEMO_OUTPUT_DIR   where exported MP4s go (default ./nemovideo-exports)
+  SKILL_SOURCE      the host platform reported to the backend (else detected)
+
+--json output (say, credits, status, upload, export):
+  exactly one object on stdout:
+  {"intent": str, "replies": [str], "files": [path], "links": [url],
+   "error": {"code": str, "message": str} | null}
+
+exit codes:
+  0 done   1 backend or network error   2 bad command line
+  3 unusable input (file, text)   4 configuration problem   130 interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nemo-video",
+        description="Generate and edit AI videos with NemoVideo from the command line.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--conversation", metavar="NAME", help="conversation to continue")
+    p.add_argument("--verbose", "-v", action="store_true", help="also log to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def cmd(name: str, help_: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print one JSON object")
+        return sp
+
+    say = cmd("say", "send one message (a turn) and print the replies")
+    say.add_argument("text", help="the user's message, verbatim")
+    say.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH",
+                     help="attach a file (repeatable)")  # fmt: skip
+    say.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
+
+    chat = cmd("chat", "interactive chat in the terminal", json_flag=False)
+    chat.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
+
+    cmd("credits", "show available, frozen and total credits")
+    cmd("status", "show the timeline of the current project")
+    up = cmd("upload", "upload files or media URLs to the current project")
+    up.add_argument("items", nargs="+", metavar="PATH|URL")
+    ex = cmd("export", "render the project to MP4 and download it")
+    ex.add_argument("--out", type=Path, metavar="DIR", help="where the MP4 goes")
+    ex.add_argument("--resume", action="store_true",
+                    help="only collect renders a previous run left unfinished")  # fmt: skip
+    cmd("new", "start a new project (renders still running are kept)", json_flag=False)
+
+    cl = cmd("classify", "print the intent a message routes to (no network)", json_flag=False)
+    cl.add_argument("text")
+    cl.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH")
+    cl.add_argument("--debug", action="store_true", help="show the rule that matched")
+
+    cmd("standin", "run the local stand-in backend (simulated AI, real rendering); "
+        "see `nemo-video standin --help`", json_flag=False)  # fmt: skip
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["standin"]:  # its own parser and --help
+        from .standin.server import main as standin_main
+
+        return standin_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    if args.command == "classify":
+        return _classify(args)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from .errors import NemoError
+    from .intents import classify
+
+    try:
+        route = classify(args.text, args.file)
+    except NemoError as exc:
+        print(exc.message, file=sys.stderr)
+        return 4
+    print(route.intent)
+    if args.debug:
+        print(f"rule: {route.rule}", file=sys.stderr)
+        if route.instruction:
+            print(f"instruction: {route.instruction}", file=sys.stderr)
+        for url in route.urls:
+            print(f"url: {url}", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import Settings
+    from .conversation import ConversationStore, default_name
+    from .errors import ConfigError
+    from .logs import configure_logging
+
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.config_dir, verbose=args.verbose)
+        name = args.conversation or os.environ.get("NEMO_CONVERSATION") or default_name(Path.cwd())
+        store = ConversationStore(settings.config_dir, name)
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return 4
+    if args.command == "new":
+        from .templates import render
+
+        store.reset()
+        print(render("turn.new_project", store.load().language))
+        return 0
+    if args.command == "chat":
+        from .terminal import interactive
+
+        return interactive(settings, store, _out_dir(args, settings))
+
+    from .output import CollectedOutput
+    from .terminal import TerminalOutput
+
+    json_mode = bool(getattr(args, "json", False))
+    out: CollectedOutput | TerminalOutput = CollectedOutput() if json_mode else TerminalOutput()
+    outcome = asyncio.run(_one(args, settings, store, out))
+    if isinstance(out, CollectedOutput):
+        doc: dict[str, Any] = out.as_json(outcome.intent, outcome.error_json())
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        out.close()
+    return outcome.exit_code
+
+
+async def _one(args: argparse.Namespace, settings: Any, store: Any, out: Any) -> TurnOutcome:
+    from .runtime import open_runtime
+
+    async with open_runtime(settings, store, out, out_dir=_out_dir(args, settings)) as rt:
+        return await _dispatch(rt, args)
+
+
+async def _dispatch(rt: Runtime, args: argparse.Namespace) -> TurnOutcome:
+    if args.command == "say":
+        return await rt.turn(args.text, args.file)
+    if args.command == "credits":
+        return await rt.command("credits")
+    if args.command == "status":
+        return await rt.command("state")
+    if args.command == "upload":
+        return await rt.upload(args.items)
+    return await rt.command("resume" if args.resume else "export")
+
+
+def _out_dir(args: argparse.Namespace, settings: Any) -> Path:
+    chosen = getattr(args, "out", None) or settings.output_dir
+    return Path(chosen) if chosen else Path.cwd() / "nemovideo-exports"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

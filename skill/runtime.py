@@ -1,0 +1,306 @@
+"""A turn, start to finish: route the message, run its flow, say what happened.
+
+    route (intents) ─┬─ credits ─ balance lines
+                     ├─ state ─── timeline summary
+                     ├─ upload ── local checks → upload → (instruction? → chat)
+                     ├─ export ── render → poll → download → link
+                     └─ chat ──── stream → GUI actions (export/state/credits) → hints
+
+Every turn first collects renders a previous process left behind. A lost backend
+session (1002) is replaced once and the call retried; every error ends as one line
+from `prompts/`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from . import export as export_flow
+from . import intents, media, templates, timeline
+from .attribution import load_attribution
+from .chat import ChatTurn
+from .client import NemoClient
+from .config import Settings, TokenStore
+from .conversation import Conversation, ConversationStore
+from .errors import (
+    APIError,
+    ConfigError,
+    InputError,
+    NemoError,
+    OutOfCredits,
+    SessionNotFound,
+    UnsupportedFileType,
+)
+from .output import Output
+from .protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
+
+log = structlog.get_logger("nemo.runtime")
+T = TypeVar("T")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    intent: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.error_code is None:
+            return EXIT_OK
+        return {"input": EXIT_INPUT, "config": EXIT_CONFIG}.get(self.error_code, EXIT_ERROR)
+
+    def error_json(self) -> dict[str, Any] | None:
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        client: NemoClient,
+        store: ConversationStore,
+        output: Output,
+        *,
+        out_dir: Path,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings, self.client, self.store, self.out = settings, client, store, output
+        self.out_dir, self.sleep = out_dir, sleep
+        self.lang = store.load().language
+
+    # -- entry points -------------------------------------------------------------------
+
+    async def turn(self, text: str, files: Sequence[Path] = ()) -> TurnOutcome:
+        """One user message, with any attached files."""
+        if text.strip():
+            self.lang = templates.detect_language(text)
+        intent = "chat"
+        try:
+            route = intents.classify(text, files)
+            intent = route.intent
+            if intent == "upload":
+                checked = [media.check_upload(p) for p in files]  # before any network call
+                await self._collect_pending()
+                await self._upload([c.path for c in checked], route.urls)
+                if route.instruction:
+                    await self._chat(route.instruction)
+                else:
+                    self._say("turn.uploaded_next")
+            else:
+                await self._collect_pending()
+                await self._run(intent, text)
+        except NemoError as exc:
+            return self._failed(intent, exc)
+        return TurnOutcome(intent)
+
+    async def command(self, intent: str) -> TurnOutcome:
+        """A direct command (`credits`, `status`, `export`, `resume`), no routing."""
+        try:
+            if intent == "ready":
+                await self._session(announce=False)
+                await self._collect_pending()
+                self._say("turn.ready")
+            elif intent == "resume":
+                results = await self._collect_pending(wait=True)
+                if not results:
+                    self._say("turn.nothing_pending")
+            else:
+                await self._collect_pending()
+                await self._run(intent, "")
+        except NemoError as exc:
+            return self._failed(intent, exc)
+        return TurnOutcome(intent)
+
+    async def upload(self, items: Sequence[str]) -> TurnOutcome:
+        """`nemo-video upload PATH|URL...`."""
+        try:
+            urls = [i for i in items if i.startswith(("http://", "https://"))]
+            paths = [Path(i).expanduser() for i in items if i not in urls]  # noqa: ASYNC240
+            checked = [media.check_upload(p) for p in paths]
+            await self._upload([c.path for c in checked], urls)
+            self._say("turn.uploaded_next")
+        except NemoError as exc:
+            return self._failed("upload", exc)
+        return TurnOutcome("upload")
+
+    # -- flows --------------------------------------------------------------------------
+
+    async def _run(self, intent: str, text: str) -> None:
+        if intent == "credits":
+            await self._credits()
+        elif intent == "state":
+            await self._state()
+        elif intent == "export":
+            await self._export()
+        else:
+            await self._chat(text)
+
+    async def _credits(self) -> None:
+        c = await self.client.credits()
+        self._say("turn.credits", available=c.available, frozen=c.frozen, total=c.total)
+
+    async def _state(self) -> None:
+        state = await self._with_session(lambda sid: self.client.state(sid))
+        self.store.update(lambda conv: replace(conv, draft=state.draft))
+        self.out.reply(timeline.summarize(timeline.parse_draft(state.draft), self.lang))
+
+    async def _export(self) -> None:
+        await self._session()
+        await export_flow.export(
+            self.client, self.store, out_dir=self.out_dir, lang=self.lang, output=self.out,
+            timings=self.settings.timings, web_url=self.settings.web_url, sleep=self.sleep,
+        )  # fmt: skip
+
+    async def _upload(self, paths: Sequence[Path], urls: Sequence[str]) -> None:
+        for path in paths:
+            label = self._t("turn.uploading", name=path.name)
+            sent = await self._with_session(
+                lambda sid, p=path, lb=label: self.client.upload_file(  # type: ignore[misc]
+                    sid, p, progress=lambda done, total: self.out.progress(lb, done, total)
+                )
+            )
+            self._say("turn.uploaded", name=path.name, count=len(sent))
+        for url in urls:
+            await self._with_session(lambda sid, u=url: self.client.upload_url(sid, u))  # type: ignore[misc]
+            self._say("turn.uploaded", name=url.rsplit("/", 1)[-1] or url, count=1)
+
+    async def _chat(self, text: str) -> None:
+        conv = await self._session()
+        try:
+            result = await self._chat_once(conv, text)
+        except SessionNotFound:
+            conv = await self._session(renew=True)
+            result = await self._chat_once(conv, text)
+        if result.draft is not None:
+            self.store.update(lambda c: replace(c, draft=result.draft))
+        for action in result.actions:
+            await self._gui_action(action)
+        for hint in result.hints:
+            self._say(hint)
+
+    async def _chat_once(self, conv: Conversation, text: str) -> Any:
+        assert conv.session_id
+        turn = ChatTurn(
+            self.client, conv.session_id, lang=self.lang, output=self.out,
+            timings=self.settings.timings, sleep=self.sleep,
+        )  # fmt: skip
+        before = conv.draft
+        try:
+            before = (await self.client.state(conv.session_id)).draft
+        except (APIError, NemoError) as exc:
+            if isinstance(exc, SessionNotFound):
+                raise
+            log.warning("chat.state_before_unreadable", error=type(exc).__name__)
+        return await turn.run(text, before)
+
+    async def _gui_action(self, action: str) -> None:
+        """What the agent told the user to click, done for them."""
+        if action == "export":
+            draft = self.store.load().draft
+            if timeline.parse_draft(draft).ready:
+                await self._export()
+        elif action == "state":
+            await self._state()
+        elif action == "credits":
+            await self._credits()
+
+    async def _collect_pending(self, *, wait: bool = False) -> list[export_flow.ExportResult]:
+        if not self.store.load().pending:
+            return []
+        return await export_flow.resume(
+            self.client, self.store, lang=self.lang, output=self.out,
+            timings=self.settings.timings, web_url=self.settings.web_url, sleep=self.sleep,
+            wait=wait,
+        )  # fmt: skip
+
+    # -- session ------------------------------------------------------------------------
+
+    async def _session(self, *, renew: bool = False, announce: bool = True) -> Conversation:
+        conv = self.store.load()
+        fresh = conv.session_id and conv.api_url == self.settings.api_url and not renew
+        if fresh:
+            return conv
+        session = await self.client.create_session(self.lang)
+        conv = self.store.update(
+            lambda c: replace(
+                c, api_url=self.settings.api_url, session_id=session.session_id,
+                task_id=session.task_id, language=self.lang, draft=None,
+            )
+        )  # fmt: skip
+        if announce:
+            self._say("turn.session_renewed" if renew else "turn.connected")
+        return conv
+
+    async def _with_session(self, call: Callable[[str], Awaitable[T]]) -> T:
+        """Run a session-scoped call; a session the backend lost is replaced once."""
+        conv = await self._session()
+        assert conv.session_id
+        try:
+            return await call(conv.session_id)
+        except SessionNotFound:
+            conv = await self._session(renew=True)
+            assert conv.session_id
+            return await call(conv.session_id)
+
+    # -- lines --------------------------------------------------------------------------
+
+    def _t(self, key: str, **ctx: Any) -> str:
+        return templates.render(key, self.lang, **ctx)
+
+    def _say(self, key: str, **ctx: Any) -> None:
+        self.out.reply(self._t(key, **ctx))
+
+    def _failed(self, intent: str, exc: NemoError) -> TurnOutcome:
+        log.info("turn.failed", intent=intent, error=type(exc).__name__, detail=exc.message)
+        line = self.error_line(exc)
+        self.out.reply(line)
+        code = (
+            "input" if isinstance(exc, InputError)
+            else "config" if isinstance(exc, ConfigError)
+            else str(exc.code) if isinstance(exc, APIError) and exc.code is not None
+            else type(exc).__name__
+        )  # fmt: skip
+        return TurnOutcome(intent, code, line)
+
+    def error_line(self, exc: NemoError) -> str:
+        ctx: dict[str, Any] = {"detail": exc.message, **exc.details}
+        key = exc.key
+        if isinstance(exc, OutOfCredits):
+            if self.client.is_anonymous:
+                ctx["register_url"] = (
+                    f"{self.settings.web_url}/register?bind={self.client.client_id}"
+                )
+            else:
+                key = "error.out_of_credits_registered"
+        elif isinstance(exc, UnsupportedFileType):
+            ctx["accepted"] = ", ".join(ACCEPTED_EXTENSIONS)
+        ctx.setdefault("limit_mb", MAX_UPLOAD_BYTES // (1024 * 1024))
+        try:
+            return templates.render(key, self.lang, **ctx)
+        except ConfigError:
+            log.warning("turn.template_missing", key=key)
+            return templates.render("error.generic", self.lang, **ctx)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, store: ConversationStore, output: Output, *, out_dir: Path
+) -> AsyncIterator[Runtime]:
+    """A runtime with a client attributed from SKILL.md and the persisted token."""
+    client = NemoClient(
+        settings, attribution=load_attribution(), token_store=TokenStore(settings.config_dir)
+    )
+    async with client:
+        yield Runtime(settings, client, store, output, out_dir=out_dir)
