@@ -21,6 +21,9 @@ from typing import Any
 from .standin.probe import probe
 from .standin.render import SAMPLE_PHOTO
 
+# One generation (100) and one edit (50) need more than the free token's 100 credits.
+DEMO_SCENARIO = "starting_credits: 300\n"
+
 TURNS: list[tuple[str, list[Path]]] = [
     ("upload this photo", [SAMPLE_PHOTO]),
     ("generate a 15-second video from this image and text prompt: a calm beach at sunset", []),
@@ -34,11 +37,16 @@ TURNS: list[tuple[str, list[Path]]] = [
 def main() -> int:
     out_dir = Path.cwd() / "nemovideo-exports"
     with tempfile.TemporaryDirectory(prefix="nemo-demo-") as tmp:
+        scenario = Path(tmp) / "demo.yaml"
+        scenario.write_text(DEMO_SCENARIO, encoding="utf-8")
+        log = (Path(tmp) / "standin.log").open("w")
         standin = subprocess.Popen(
-            [sys.executable, "-m", "skill", "standin", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "skill", "standin", "--host", "127.0.0.1", "--port", "0",
+             "--scenario", str(scenario)],
             stdout=subprocess.PIPE,
+            stderr=log,
             text=True,
-        )
+        )  # fmt: skip
         try:
             api_url = _base_url(standin)
             env = {
@@ -49,7 +57,11 @@ def main() -> int:
                 "NEMO_CONVERSATION": "demo",
             }
             env.pop("NEMO_TOKEN", None)
-            print(f"Local stand-in backend at {api_url} (simulated AI, real rendering)\n")
+            print(
+                f"Local stand-in backend at {api_url}: the AI is simulated by rules, the video\n"
+                "rendering is real. Demo scenario: the account starts with 300 credits (the\n"
+                "cloud's free token has 100, about one generation).\n"
+            )
             files: list[str] = []
             for text, attached in TURNS:
                 doc = _say(text, attached, env)
@@ -60,6 +72,7 @@ def main() -> int:
         finally:
             standin.terminate()
             standin.wait(10)
+            log.close()
     mp4 = Path(files[-1])
     info = probe(mp4)
     print(f"MP4: {mp4}")
@@ -90,7 +103,7 @@ def _say(text: str, files: list[Path], env: dict[str, str]) -> dict[str, Any]:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"`nemo-video say` did not print JSON (exit {done.returncode})") from None
     for reply in doc["replies"]:
-        print("🎬 " + reply.replace("\n", "\n   "))
+        print("🤖 " + reply.replace("\n", "\n   "))
     for link in doc["links"]:
         print(f"🔗 {link}")
     for path in doc["files"]:
