@@ -35,7 +35,10 @@ from .errors import (
     InputError,
     NemoError,
     OutOfCredits,
+    RenderError,
     SessionNotFound,
+    StreamError,
+    TransportError,
     UnsupportedFileType,
 )
 from .output import Output
@@ -92,6 +95,9 @@ class Runtime:
             intent = route.intent
             if intent == "upload":
                 checked = [media.check_upload(p) for p in files]  # before any network call
+                if not checked and not route.urls:
+                    self._say("upload.nothing")
+                    return TurnOutcome(intent)
                 await self._collect_pending()
                 await self._upload([c.path for c in checked], route.urls)
                 if route.instruction:
@@ -270,7 +276,10 @@ class Runtime:
             "input" if isinstance(exc, InputError)
             else "config" if isinstance(exc, ConfigError)
             else str(exc.code) if isinstance(exc, APIError) and exc.code is not None
-            else type(exc).__name__
+            else "network" if isinstance(exc, TransportError)
+            else "stream" if isinstance(exc, StreamError)
+            else "render" if isinstance(exc, RenderError)
+            else "error"
         )  # fmt: skip
         return TurnOutcome(intent, code, line)
 
