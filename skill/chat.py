@@ -29,6 +29,7 @@ from . import gui, templates, timeline
 from .config import Timings
 from .errors import (
     AgentError,
+    APIError,
     ConfigError,
     HeartbeatTimeout,
     RequestTimeout,
@@ -109,8 +110,8 @@ class ChatTurn:
         before = timeline.parse_draft(before_draft)
         try:
             await self._stream(text, before)
-        except AgentError:
-            self._flush(whole=True)
+        except (AgentError, APIError):
+            self._flush(whole=True)  # show what the agent said before it failed
             raise
         except (StreamError, RequestTimeout) as exc:
             # The message reached the backend and may still be at work: never re-send.

@@ -219,3 +219,13 @@ async def test_two_stage_generation_is_reported_as_it_happens() -> None:
 async def test_chinese_turn_lines_follow_the_language() -> None:
     out, _ = await run(Backend(tool("noop"), [DRAFT_VIDEO]), DRAFT_VIDEO, lang="zh")
     assert out.replies == [t("chat.no_change", "zh")]
+
+
+async def test_text_before_an_error_frame_is_still_shown() -> None:
+    out = CollectedOutput()
+    backend = Backend([text("Starting the edit."), event(errorCode="2001", errorMessage="no")],
+                      [DRAFT_VIDEO])  # fmt: skip
+    turn = ChatTurn(backend, "sid", lang="en", output=out, timings=FAST)
+    with pytest.raises(OutOfCredits):
+        await turn.run("hello", DRAFT_VIDEO)
+    assert out.replies == ["Starting the edit."]
