@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
-import ipaddress
 import logging
 import signal
 import sys
@@ -37,6 +36,7 @@ from .replies import load_replies
 from .rules import load_rules
 from .scenario import Scenario, load_scenario
 from .store import World
+from .uploads import is_loopback
 
 
 @dataclasses.dataclass
@@ -87,7 +87,7 @@ async def start_standin(
     replaces `skill.standin.render.render_draft` (tests inject a fake one);
     `max_upload_bytes` lowers the 200 MB limit so tests can reach it quickly.
     """
-    if not _loopback(host):
+    if not is_loopback(host):
         raise ConfigError(f"The stand-in only listens on loopback (127.0.0.1, ::1), not {host!r}.")
     plan = load_scenario(scenario)
     if seed is not None:
@@ -138,15 +138,6 @@ async def _listen(
         raise ConfigError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
     bound = runner.addresses[0][1]
     return f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- the command -----------------------------------------------------------------------

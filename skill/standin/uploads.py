@@ -98,7 +98,7 @@ async def _fetch(urls: list[str], world: World, saved: list[tuple[str, Path, str
     async with aiohttp.ClientSession(timeout=timeout) as http:
         for url in urls:
             parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not _loopback(parts.hostname or ""):
+            if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname or ""):
                 raise Failure(
                     f"The local stand-in is offline and can only fetch URLs on this machine "
                     f"(127.0.0.1 or localhost), not {parts.hostname or url!r}. Download the "
@@ -133,7 +133,7 @@ def _too_large(name: str, limit: int) -> Failure:
     return Failure(f"File too large: {name!r} is over {limit / 2**20:g} MB.", code=4002)
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
