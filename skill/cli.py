@@ -51,12 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--conversation", metavar="NAME", help="conversation to continue")
-    p.add_argument("--verbose", "-v", action="store_true", help="also log to stderr")
+    _common_options(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def cmd(name: str, help_: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
+        _common_options(sp, top=False)
         if json_flag:
             sp.add_argument("--json", action="store_true", help="print one JSON object")
         return sp
@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("standin", "run the local stand-in backend (simulated AI, real rendering); "
         "see `nemo-video standin --help`", json_flag=False)  # fmt: skip
     return p
+
+
+def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Accepted before or after the command: `nemo-video -v say …` and `nemo-video say … -v`."""
+    unset = argparse.SUPPRESS  # a command's copy must not overwrite what came before it
+    parser.add_argument(
+        "--conversation",
+        metavar="NAME",
+        default=None if top else unset,
+        help="conversation to continue (default: this folder's)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", default=False if top else unset,
+                        help="also log to stderr")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
