@@ -101,6 +101,7 @@ class ChatTurn:
         self._pending = ""  # streamed text not yet cut into a whole sentence
         self._held: list[str] = []  # a "temporary issue" sentence, held back in case it is last
         self._shown = False
+        self._open = ""  # the last character of the agent's reply still open on the output
         self._actions: list[str] = []
         self._hints: list[str] = []
         self._raw_ready_told = False
@@ -134,6 +135,7 @@ class ChatTurn:
                 self._say(self._t(key))
         if after is not None and not before.ready and after.ready:
             self._say(self._t("chat.all_tracks"), timeline.summarize(after, self.lang))
+            self._actions = [a for a in self._actions if a != "state"]  # shown just now
         return ChatResult(self._shown, tuple(self._actions), tuple(self._hints), draft)
 
     # -- the stream -------------------------------------------------------------------
@@ -233,15 +235,17 @@ class ChatTurn:
         tr = gui.translate(sentence)
         self._actions += [a for a in tr.actions if a not in self._actions]
         self._hints += [h for h in tr.hints if h not in self._hints]
-        if tr.text.strip():
-            spacer = "" if not self._shown or _is_cjk(tr.text[:1]) else " "
-            self.out.stream(spacer + tr.text.strip())
-            self._shown = True
+        text = tr.text.strip()
+        if text:
+            joined = self._open and not (_is_cjk(self._open) or _is_cjk(text[:1]))
+            self.out.stream(" " + text if joined else text)
+            self._shown, self._open = True, text[-1]
             self._last_said = self.clock()
 
     def _say(self, *lines: str) -> None:
         for line in lines:
             self.out.reply(line)
+        self._open = ""
         self._last_said = self.clock()
 
     def _t(self, key: str, **ctx: Any) -> str:
@@ -284,4 +288,4 @@ def _agent_error(event: AgentFailure) -> Exception:
 
 
 def _is_cjk(ch: str) -> bool:
-    return bool(ch) and "\u3000" <= ch <= "\u9fff"
+    return bool(ch) and ("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")

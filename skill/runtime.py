@@ -81,7 +81,10 @@ class Runtime:
     ) -> None:
         self.settings, self.client, self.store, self.out = settings, client, store, output
         self.out_dir, self.sleep = out_dir, sleep
-        self.lang = store.load().language
+        try:
+            self.lang = store.load().language
+        except ConfigError:  # an unreadable conversation file: every entry point says so
+            self.lang = templates.DEFAULT_LANG
 
     # -- entry points -------------------------------------------------------------------
 
@@ -91,6 +94,8 @@ class Runtime:
             self.lang = templates.detect_language(text)
         intent = "chat"
         try:
+            if not text.strip() and not files:
+                raise InputError("an empty message", key="turn.empty_message")
             route = intents.classify(text, files)
             intent = route.intent
             if intent == "upload":
@@ -163,10 +168,11 @@ class Runtime:
         self.out.reply(timeline.summarize(timeline.parse_draft(state.draft), self.lang))
 
     async def _export(self) -> None:
-        await self._session()
-        await export_flow.export(
-            self.client, self.store, out_dir=self.out_dir, lang=self.lang, output=self.out,
-            timings=self.settings.timings, web_url=self.settings.web_url, sleep=self.sleep,
+        await self._with_session(  # export() reads the session from the store
+            lambda _sid: export_flow.export(
+                self.client, self.store, out_dir=self.out_dir, lang=self.lang, output=self.out,
+                timings=self.settings.timings, web_url=self.settings.web_url, sleep=self.sleep,
+            )
         )  # fmt: skip
 
     async def _upload(self, paths: Sequence[Path], urls: Sequence[str]) -> None:

@@ -65,21 +65,32 @@ class TerminalOutput:
             self._mid_line = False
 
 
-def interactive(settings: Settings, store: ConversationStore, out_dir: Path) -> int:
-    """Read a line, run it as a turn, repeat. Ctrl-C stops the turn, Ctrl-D leaves."""
+def interactive(
+    settings: Settings, store: ConversationStore, out_dir: Path, *, record: Path | None = None
+) -> int:
+    """Read a line, run it as a turn, repeat. Ctrl-C stops the turn, Ctrl-D leaves.
+    `record`: every turn is also appended to this transcript (skill/recorder.py)."""
     from .runtime import open_runtime
+    from .transcript import Turn
 
     out = TerminalOutput()
     lang = store.load().language
     out.reply(render("turn.connecting", lang))
 
     async def ready() -> None:
-        async with open_runtime(settings, store, out, out_dir=out_dir) as rt:
-            await rt.command("ready")
+        await run(Turn("command", "ready"))
 
     async def one(text: str) -> None:
+        await run(Turn("say", text))
+
+    async def run(turn: Turn) -> None:
+        if record is not None:
+            from .recorder import record_turn
+
+            await record_turn(record, settings, store, out, out_dir=out_dir, turn=turn)
+            return
         async with open_runtime(settings, store, out, out_dir=out_dir) as rt:
-            await rt.turn(text)
+            await (rt.turn(turn.text) if turn.kind == "say" else rt.command(turn.text))
 
     try:
         asyncio.run(ready())

@@ -1,0 +1,111 @@
+"""CLI startup: what one `nemo-video` call costs an agent host that runs it per turn.
+
+Run: .venv/bin/python bench/bench_cli.py [--runs 10]
+
+Prints medians of N runs: `nemo-video --help`, `python -c "import skill.cli"`, the bare
+interpreter, and `nemo-video say "credits" --json` against a local stand-in started here
+(token already cached, as on every turn after the first), split into process start +
+imports (the same modules imported by a process that does nothing else) and the turn
+itself. Then the 10 heaviest imports of a `say` turn (`-X importtime`): the libraries the
+skill's own modules import, each with its cumulative time and who imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+PY = sys.executable
+SCRIPT = Path(PY).parent / "nemo-video"  # the installed entry point
+_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
+
+
+def wall(cmd: Sequence[str], env: dict[str, str], runs: int) -> float:
+    """Median wall time of `cmd` in milliseconds (one warm-up run first)."""
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        if i:  # the first run warms the page cache and writes .pyc files
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def import_tree(stderr: str) -> list[tuple[str, int, str]]:
+    """(module, cumulative µs, importer) for each library a `skill` module imports itself."""
+    nodes: list[tuple[int, str, int]] = []  # depth, name, cumulative, in -X importtime order
+    for m in _LINE.finditer(stderr):
+        nodes.append((len(m.group(3)) // 2, m.group(4), int(m.group(2))))
+    found: list[tuple[str, int, str]] = []
+    # A module's imports are printed before it, one level deeper: walk backwards with a stack.
+    stack: list[tuple[int, str]] = []
+    for depth, name, cumulative in reversed(nodes):
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        parent = stack[-1][1] if stack else "(top level)"
+        if not name.startswith("skill") and (not stack or parent.startswith("skill")):
+            found.append((name, cumulative, parent))
+        stack.append((depth, name))
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="runs per figure (median counts)")
+    runs = parser.parse_args().runs
+
+    with tempfile.TemporaryDirectory(prefix="nemo-bench-cli-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+        standin = subprocess.Popen(
+            [PY, "-m", "skill", "standin", "--quiet", "--data-dir", str(Path(tmp) / "standin")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )  # fmt: skip
+        try:
+            assert standin.stdout is not None
+            api_url = standin.stdout.readline().strip()
+            env |= {"NEMO_API_URL": api_url, "NEMO_CONFIG_DIR": str(Path(tmp) / "config")}
+            say = [PY, "-m", "skill", "say", "credits", "--json"]
+            subprocess.run(say, env=env, check=True, capture_output=True)  # token, client id
+
+            traced = subprocess.run(
+                [PY, "-X", "importtime", *say[1:]], env=env, check=True, capture_output=True,
+                text=True,
+            )  # fmt: skip
+            loaded = [m.group(4) for m in _LINE.finditer(traced.stderr) if not m.group(3)]
+            imports_only = [PY, "-c", "import " + ", ".join(dict.fromkeys(loaded))]
+
+            entry = [str(SCRIPT)] if SCRIPT.exists() else [PY, "-m", "skill"]
+            help_ms = wall([*entry, "--help"], env, runs)
+            cli_ms = wall([PY, "-c", "import skill.cli"], env, runs)
+            bare_ms = wall([PY, "-c", "pass"], env, runs)
+            say_ms = wall(say, env, runs)
+            start_ms = wall(imports_only, env, runs)
+        finally:
+            standin.terminate()
+            standin.wait(10)
+
+    print(f"medians of {runs} runs (ms)")
+    print(f"  nemo-video --help                     {help_ms:7.1f}")
+    print(f'  python -c "import skill.cli"          {cli_ms:7.1f}')
+    print(f'  python -c "pass" (the interpreter)    {bare_ms:7.1f}')
+    print(f'  nemo-video say "credits" --json       {say_ms:7.1f}  (stand-in on loopback)')
+    print(f"    process start + its {len(set(loaded)):3d} imports    {start_ms:7.1f}"
+          f"  ({start_ms / say_ms:.0%})")  # fmt: skip
+    print(f"    the turn itself                     {say_ms - start_ms:7.1f}")
+    print("10 heaviest imports of a say turn (cumulative, -X importtime, one run):")
+    heaviest = sorted(import_tree(traced.stderr), key=lambda x: -x[1])[:10]
+    for name, cumulative, parent in heaviest:
+        print(f"  {cumulative / 1000:7.1f} ms  {name:<28} imported by {parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
