@@ -33,6 +33,7 @@ from .errors import (
     ConfigError,
     HeartbeatTimeout,
     RequestTimeout,
+    StreamDropped,
     StreamError,
     TransportError,
     TurnTimeout,
@@ -117,7 +118,8 @@ class ChatTurn:
         except (StreamError, RequestTimeout) as exc:
             # The message reached the backend and may still be at work: never re-send.
             log.warning("chat.stream_broken", error=type(exc).__name__)
-            self._flush(whole=True)
+            self._flush(whole=False)
+            self._pending = ""  # a sentence cut off mid-way says nothing useful
             return await self._recover(before_draft, exc)
         self._flush(whole=True)
         state = await self._read_state()
@@ -261,7 +263,8 @@ class ChatTurn:
             return None
 
     async def _recover(self, before_draft: Mapping[str, Any] | None, exc: Exception) -> ChatResult:
-        """Never re-send: watch the state until the turn's work shows, or give up politely."""
+        """Never re-send: watch the state until the turn's work shows, else raise
+        StreamDropped whose line (chat.recovery_failed) offers a retry."""
         reason = "timeout" if isinstance(exc, (TurnTimeout, HeartbeatTimeout)) else "dropped"
         self._say(self._t(f"chat.recovering_{reason}"))
         before = timeline.parse_draft(before_draft)
@@ -274,8 +277,10 @@ class ChatTurn:
             lines = timeline.describe_changes(timeline.diff(before, after), self.lang)
             self._say(self._t("chat.recovered"), *(lines or [timeline.summarize(after, self.lang)]))
             return ChatResult(True, (), (), state.draft, recovered=True)
-        self._say(self._t("chat.recovery_failed"))
-        return ChatResult(self._shown, (), (), None, recovered=False)
+        raise StreamDropped(
+            f"{type(exc).__name__}; no change after {len(self.timings.recovery_waits)} state reads",
+            key="chat.recovery_failed",
+        )
 
 
 def _agent_error(event: AgentFailure) -> Exception:

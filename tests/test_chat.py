@@ -143,13 +143,27 @@ async def test_heartbeats_only_times_out_and_recovers_without_resending() -> Non
     timings = replace(FAST, heartbeat_only_timeout=0.1, still_working_every=30)
     backend = Backend([HEARTBEAT, 0.03] * 50, [DRAFT_VIDEO])
     sleeps: list[float] = []
-    out, result = await run(backend, DRAFT_VIDEO, timings=timings, sleeps=sleeps)
+    out = CollectedOutput()
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    turn = ChatTurn(backend, "sid", lang="en", output=out, timings=timings, sleep=fake_sleep)
+    with pytest.raises(StreamDropped) as failed:  # the turn fails: hosts see an error
+        await turn.run("hello", DRAFT_VIDEO)
+    assert failed.value.key == "chat.recovery_failed"
     assert backend.chats == 1
-    assert out.replies[0] == t("chat.recovering_timeout")
-    assert out.replies[-1] == t("chat.recovery_failed")
+    assert out.replies == [t("chat.recovering_timeout")]
     assert sleeps == [30.0, 60.0, 60.0, 60.0, 60.0]
     assert backend.state_reads == 5
-    assert not result.recovered
+
+
+async def test_a_sentence_cut_off_by_the_drop_is_not_shown() -> None:
+    backend = Backend([text("Adding a title. Then the"), StreamDropped("reset")],
+                      [DRAFT_VIDEO, DRAFT_TITLED])  # fmt: skip
+    out, _ = await run(backend, DRAFT_VIDEO)
+    assert out.replies[0] == "Adding a title."
+    assert not any("Then the" in r for r in out.replies)
 
 
 async def test_dropped_stream_is_recovered_from_state() -> None:
@@ -160,7 +174,7 @@ async def test_dropped_stream_is_recovered_from_state() -> None:
     assert backend.chats == 1
     assert sleeps == [30.0, 60.0]
     assert result.recovered
-    assert out.replies[0] == "Adding a title"
+    assert out.replies[0] == t("chat.recovering_dropped")  # the cut-off fragment is dropped
     assert t("chat.recovered") in out.replies
     assert any("Paradise Found" in r for r in out.replies)
 
@@ -168,8 +182,15 @@ async def test_dropped_stream_is_recovered_from_state() -> None:
 async def test_turn_cap() -> None:
     timings = replace(FAST, turn_cap=0.1, still_working_every=30)
     backend = Backend([text("Working", partial=True), 5.0], [DRAFT_VIDEO])
-    out, _ = await run(backend, DRAFT_VIDEO, timings=timings)
-    assert t("chat.recovering_timeout") in out.replies
+    out = CollectedOutput()
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    turn = ChatTurn(backend, "sid", lang="en", output=out, timings=timings, sleep=no_sleep)
+    with pytest.raises(StreamDropped):
+        await turn.run("hello", DRAFT_VIDEO)
+    assert out.replies == [t("chat.recovering_timeout")]
 
 
 @pytest.mark.parametrize(

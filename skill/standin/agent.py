@@ -130,7 +130,8 @@ class _Turn:
         for i, step in enumerate(steps):
             if step.text:
                 marker = self.agent.replies.marker(self.lang)
-                steps[i] = Step(f"{marker} {step.text}", step.calls, step.state_delta, step.work_s)
+                # A line of its own, so that no GUI phrase in the same sentence takes it along.
+                steps[i] = Step(f"{marker}\n{step.text}", step.calls, step.state_delta, step.work_s)
                 break
         return Plan(tuple(steps), plan.cost, plan.language)
 

@@ -65,7 +65,7 @@ def test_generation_is_two_stage_and_costs_a_generation() -> None:
     assert final["t"][2]["sg"][0]["m"]["text"] == "Beach At Sunset"
     assert second.state_delta["timeline_version"] == 6
     assert not last.calls and last.text
-    assert first.text and first.text.startswith("(local simulation) ")
+    assert first.text and first.text.startswith("(local simulation)\n")
     assert not any(s.text.startswith("(local") for s in (second, last) if s.text)
 
 
@@ -155,8 +155,8 @@ def test_what_it_cannot_act_on_gets_a_free_answer(message: str, draft: Any, key:
     plan = agent().plan(session(d), message)
     assert plan.cost == 0 and len(plan.steps) == 1 and not plan.steps[0].calls
     text = plan.steps[0].text or ""
-    assert text.startswith("(local simulation) ")
-    assert said(text.removeprefix("(local simulation) "), key)
+    assert text.startswith("(local simulation)\n")
+    assert said(text.removeprefix("(local simulation)\n"), key)
 
 
 def test_changing_the_aspect_ratio_regenerates() -> None:
@@ -172,7 +172,7 @@ def test_chinese_requests_get_chinese_answers_with_the_chinese_marker() -> None:
     plan = agent().plan(session(), "生成一个15秒的竖屏视频，内容是海边日落")
     assert plan.language == "zh" and plan.cost == GENERATE_COST
     first = plan.steps[0].text or ""
-    assert first.startswith("（本地模拟） ") and "海边日落" in first
+    assert first.startswith("（本地模拟）\n") and "海边日落" in first
     assert plan.steps[0].state_delta["draft"]["d"] == 15_000
 
 

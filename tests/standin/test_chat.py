@@ -135,10 +135,10 @@ async def test_out_of_credits_as_an_envelope(start: Start, http: aiohttp.ClientS
 @pytest.mark.parametrize(
     ("message", "marker", "words"),
     [
-        (GENERATE, "(local simulation) ", "beach at sunset"),
-        ("what can you do?", "(local simulation) ", "generate"),
-        ("生成一个15秒的竖屏视频，内容是海边日落", "（本地模拟） ", "海边日落"),
-        ("你能做什么", "（本地模拟） ", "生成"),
+        (GENERATE, "(local simulation)\n", "beach at sunset"),
+        ("what can you do?", "(local simulation)\n", "generate"),
+        ("生成一个15秒的竖屏视频，内容是海边日落", "（本地模拟）\n", "海边日落"),
+        ("你能做什么", "（本地模拟）\n", "生成"),
     ],
 )
 async def test_every_reply_says_it_is_a_simulation(
