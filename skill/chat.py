@@ -40,7 +40,16 @@ from .errors import (
     UnexpectedResponse,
     error_for,
 )
-from .events import AgentFailure, Malformed, StateChange, Text, ToolCall, ToolResult, TurnEvents
+from .events import (
+    AgentFailure,
+    Malformed,
+    MessageEnd,
+    StateChange,
+    Text,
+    ToolCall,
+    ToolResult,
+    TurnEvents,
+)
 from .output import Output
 from .protocol import SessionState
 from .resources import data_path
@@ -100,7 +109,8 @@ class ChatTurn:
         self.timings, self.sleep, self.clock = timings, sleep, clock
         self.phrases = phrases or load_phrases()
         self._pending = ""  # streamed text not yet cut into a whole sentence
-        self._held: list[str] = []  # a "temporary issue" sentence, held back in case it is last
+        self._held: list[str] = []  # a "temporary issue" message, held back in case it is last
+        self._holding = False  # inside that message: its next sentences are held with it
         self._shown = False
         self._open = ""  # the last character of the agent's reply still open on the output
         self._actions: list[str] = []
@@ -194,8 +204,9 @@ class ChatTurn:
             self._pending += event.text
             self._flush(whole=False)
             return True
-        if isinstance(event, (StateChange, ToolCall, ToolResult)):
-            self._flush(whole=True)  # the agent's message before its tool call is complete
+        if isinstance(event, (MessageEnd, StateChange, ToolCall, ToolResult)):
+            self._flush(whole=True)  # the agent's message so far is complete
+            self._holding = False
             if isinstance(event, StateChange):
                 self._maybe_raw_ready(event.delta, before)
             return True
@@ -225,8 +236,9 @@ class ChatTurn:
                 self._sentence(sentence)
 
     def _sentence(self, sentence: str) -> None:
-        if any(p.search(sentence) for p in self.phrases.temporary_issue):
-            self._held.append(sentence)
+        if self._holding or any(p.search(sentence) for p in self.phrases.temporary_issue):
+            self._held.append(sentence)  # "…a temporary issue. Please try again." goes whole
+            self._holding = True
             return
         held, self._held = self._held, []
         for earlier in held:

@@ -9,6 +9,8 @@ stream"). `TurnEvents.parse()` turns each frame into zero or more typed events:
   ids, which are not stable across ADK versions. Thought parts and user-role text skipped.
 - `ToolCall` / `ToolResult`: `functionCall` parts of non-partial events (a streamed call
   comes again in its aggregate) and `functionResponse` parts.
+- `MessageEnd`: after an aggregate with text: the agent's message is complete, so text
+  that follows starts a new one (and is not glued to the last sentence).
 - `StateChange`: a non-empty `actions.stateDelta`.
 - `Heartbeat`: a blank frame, or a JSON heartbeat object.
 - `AgentFailure`: `{"error": ...}` (ADK 1.x), or an event with `errorCode`/`errorMessage`
@@ -34,6 +36,11 @@ _HEARTBEAT = "heartbeat"
 @dataclass(frozen=True)
 class Text:
     text: str
+
+
+@dataclass(frozen=True)
+class MessageEnd:
+    """The agent finished one message (its aggregate came): what follows is a new one."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class Malformed:
 
 
 AdkEvent: TypeAlias = (
-    Text | ToolCall | ToolResult | StateChange | Heartbeat | AgentFailure | Malformed
+    Text | MessageEnd | ToolCall | ToolResult | StateChange | Heartbeat | AgentFailure | Malformed
 )
 
 
@@ -146,7 +153,8 @@ class TurnEvents:
             new = whole[len(streamed) :]
         else:  # the deltas already showed this answer, worded differently: don't repeat it
             new = ""
-        return [Text(new)] if new else []
+        end: list[AdkEvent] = [MessageEnd()] if whole else []
+        return [Text(new), *end] if new else end
 
 
 def _is_heartbeat(frame: dict[str, Any]) -> bool:

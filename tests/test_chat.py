@@ -159,7 +159,7 @@ async def test_heartbeats_only_times_out_and_recovers_without_resending() -> Non
 
 
 async def test_a_sentence_cut_off_by_the_drop_is_not_shown() -> None:
-    backend = Backend([text("Adding a title. Then the"), StreamDropped("reset")],
+    backend = Backend([text("Adding a title. Then the", partial=True), StreamDropped("reset")],
                       [DRAFT_VIDEO, DRAFT_TITLED])  # fmt: skip
     out, _ = await run(backend, DRAFT_VIDEO)
     assert out.replies[0] == "Adding a title."
@@ -197,6 +197,7 @@ async def test_turn_cap() -> None:
     ("said", "shown"),
     [
         ("Added the title. I encountered a temporary issue.", ["Added the title."]),
+        ("Done. I encountered a temporary issue. Please try again.", ["Done."]),
         ("I encountered a temporary issue.", ["I encountered a temporary issue."]),
         ("标题已添加。我遇到了临时问题。", ["标题已添加。"]),
     ],
@@ -250,3 +251,9 @@ async def test_text_before_an_error_frame_is_still_shown() -> None:
     with pytest.raises(OutOfCredits):
         await turn.run("hello", DRAFT_VIDEO)
     assert out.replies == ["Starting the edit."]
+
+
+async def test_two_agent_messages_are_not_glued_together() -> None:
+    script = [text("Finished, export it when you like."), text("I encountered a temporary issue.")]
+    out, _ = await run(Backend(script, [DRAFT_VIDEO]), DRAFT_VIDEO)
+    assert out.replies == ["Finished, export it when you like."]

@@ -11,6 +11,7 @@ from skill.events import (
     AgentFailure,
     Heartbeat,
     Malformed,
+    MessageEnd,
     StateChange,
     Text,
     ToolCall,
@@ -35,11 +36,13 @@ def streamed_turn(call_id: str) -> list[AdkEvent]:
         Text("Sure, "),
         Text("trimming the clip "),
         Text("now."),
+        MessageEnd(),
         ToolCall(call_id, "trim_clip", TRIM_ARGS),
         ToolResult(call_id, "trim_clip", TRIM_RESULT),
         StateChange({"timeline_version": 1}),
         Text("Done! "),
         Text("Clip c1 is now 5s long."),
+        MessageEnd(),
     ]
 
 
@@ -47,7 +50,7 @@ def streamed_turn(call_id: str) -> list[AdkEvent]:
     ("name", "expected"),
     [
         ("adk-2.13-streaming.sse", streamed_turn("adk-f085063c-eb33-4662-bf15-17194eff0329")),
-        ("adk-2.13-nonstreaming.sse", [Text("Done! Clip c1 is now 5s long.")]),
+        ("adk-2.13-nonstreaming.sse", [Text("Done! Clip c1 is now 5s long."), MessageEnd()]),
         (
             "adk-1.39-streaming-legacy.sse",
             streamed_turn("adk-60b7ffdd-c90e-4775-ab27-39086afdf5e4"),
@@ -96,21 +99,21 @@ FRAME_CASES = [
             model(text("Hi"), partial=True),
             model(text("why", thought=True), text("Hi"), partial=False),
         ],
-        [Text("Hi")],
+        [Text("Hi"), MessageEnd()],
         id="thought-parts-skipped",
     ),
     pytest.param(
         [{"content": {"role": "user", "parts": [text("make it blue")]}}], [], id="user-text"
     ),
-    pytest.param([model(text("All set."))], [Text("All set.")], id="aggregate-only"),
+    pytest.param([model(text("All set."))], [Text("All set."), MessageEnd()], id="aggregate-only"),
     pytest.param(
         [model(text("Hel"), partial=True), model(text("Hello there."), partial=False)],
-        [Text("Hel"), Text("lo there.")],
+        [Text("Hel"), Text("lo there."), MessageEnd()],
         id="aggregate-remainder",
     ),
     pytest.param(
         [model(text("Hi "), partial=True), model(text("Hello."), partial=False)],
-        [Text("Hi ")],
+        [Text("Hi "), MessageEnd()],
         id="aggregate-differs",
     ),
     pytest.param(
@@ -120,7 +123,7 @@ FRAME_CASES = [
             model(text("Hi there")),  # ADK 1.x: no partial key
             model(CALL),
         ],
-        [Text("Hi "), Text("there"), ToolCall("c1", "add_bgm", {"mood": "calm"})],
+        [Text("Hi "), Text("there"), MessageEnd(), ToolCall("c1", "add_bgm", {"mood": "calm"})],
         id="legacy-aggregate-then-call",
     ),
     pytest.param(
@@ -148,7 +151,7 @@ FRAME_CASES = [
     ),
     pytest.param(
         [model(text("Ok"), nodeInfo={"path": "a@1"}, brandNew={"x": 1}, partial=None)],
-        [Text("Ok")],
+        [Text("Ok"), MessageEnd()],
         id="unknown-keys",
     ),
 ]
