@@ -7,6 +7,7 @@ Heavy imports (aiohttp, jinja2, the runtime) happen inside the commands, so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .conversation import ConversationStore
+    from .errors import NemoError
     from .output import CollectedOutput
     from .runtime import Runtime, TurnOutcome
 
@@ -66,9 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH",
                      help="attach a file (repeatable)")  # fmt: skip
     say.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
+    say.add_argument("--record", type=Path, metavar="FILE",
+                     help="also append this turn to a transcript FILE")  # fmt: skip
 
     chat = cmd("chat", "interactive chat in the terminal", json_flag=False)
     chat.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
+    chat.add_argument("--record", type=Path, metavar="FILE",
+                      help="also write the session to a transcript FILE")  # fmt: skip
 
     cmd("credits", "show available, frozen and total credits")
     cmd("status", "show the timeline of the current project")
@@ -79,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--resume", action="store_true",
                     help="only collect renders a previous run left unfinished")  # fmt: skip
     cmd("new", "start a new project (renders still running are kept)", json_flag=False)
+
+    rp = cmd("replay", "replay transcripts through the runtime; exit 1 on any difference",
+             json_flag=False)  # fmt: skip
+    rp.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     cl = cmd("classify", "print the intent a message routes to (no network)", json_flag=False)
     cl.add_argument("text")
@@ -113,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
+    if args.command == "replay":
+        from .replay import main as replay_main
+
+        return replay_main(args.files, verbose=args.verbose)
     if args.command == "classify":
         return _classify(args)
     try:
@@ -148,29 +163,24 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .logs import configure_logging
 
+    json_mode = bool(getattr(args, "json", False))
     try:
         settings = Settings.from_env()
         configure_logging(settings.config_dir, verbose=args.verbose)
         name = args.conversation or os.environ.get("NEMO_CONVERSATION") or default_name(Path.cwd())
         store = ConversationStore(settings.config_dir, name)
+        if args.command == "new":
+            return _new(store)
     except ConfigError as exc:
-        print(exc.message, file=sys.stderr)
-        return 4
-    if args.command == "new":
-        from .templates import render
-
-        store.reset()
-        print(render("turn.new_project", store.load().language))
-        return 0
+        return _config_failed(args, exc, json_mode)
     if args.command == "chat":
         from .terminal import interactive
 
-        return interactive(settings, store, _out_dir(args, settings))
+        return interactive(settings, store, _out_dir(args, settings), record=args.record)
 
     from .output import CollectedOutput
     from .terminal import TerminalOutput
 
-    json_mode = bool(getattr(args, "json", False))
     out: CollectedOutput | TerminalOutput = CollectedOutput() if json_mode else TerminalOutput()
     outcome = asyncio.run(_one(args, settings, store, out))
     if isinstance(out, CollectedOutput):
@@ -181,9 +191,53 @@ def _run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _new(store: ConversationStore) -> int:
+    from .errors import ConfigError
+    from .templates import render
+
+    try:
+        store.load()
+    except ConfigError:  # an unreadable conversation file: starting afresh is what `new` is for
+        store.path.unlink(missing_ok=True)
+    store.reset()
+    print(render("turn.new_project", store.load().language))
+    return 0
+
+
+def _config_failed(args: argparse.Namespace, exc: NemoError, json_mode: bool) -> int:
+    """A setting or file is unusable: say so, with --json as the one object too."""
+    if not json_mode:
+        print(exc.message, file=sys.stderr)
+        return 4
+    from .errors import NemoError
+    from .intents import classify
+    from .templates import detect_language, render
+
+    intent = {"status": "state", "say": "chat"}.get(args.command, args.command)
+    line = exc.message
+    with contextlib.suppress(NemoError):
+        lang = detect_language(getattr(args, "text", ""))
+        line = render(exc.key, lang, detail=exc.message, **exc.details)
+    with contextlib.suppress(NemoError):
+        if args.command == "say":
+            intent = classify(args.text, args.file).intent
+    error = {"code": "config", "message": line}
+    doc = {"intent": intent, "replies": [line], "files": [], "links": [], "error": error}
+    print(json.dumps(doc, ensure_ascii=False))
+    return 4
+
+
 async def _one(args: argparse.Namespace, settings: Any, store: Any, out: Any) -> TurnOutcome:
     from .runtime import open_runtime
 
+    if getattr(args, "record", None):  # say --record
+        from .recorder import record_turn
+        from .transcript import Turn
+
+        turn = Turn("say", args.text, tuple(str(f) for f in args.file))
+        return await record_turn(
+            args.record, settings, store, out, out_dir=_out_dir(args, settings), turn=turn
+        )
     async with open_runtime(settings, store, out, out_dir=_out_dir(args, settings)) as rt:
         return await _dispatch(rt, args)
 
