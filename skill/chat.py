@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-import yaml
 
 from . import gui, templates, timeline
 from .config import Timings
 from .errors import (
     AgentError,
     APIError,
-    ConfigError,
     HeartbeatTimeout,
     RequestTimeout,
     StreamDropped,
@@ -50,6 +48,7 @@ from .events import (
     ToolResult,
     TurnEvents,
 )
+from .intents import compile_any, read_yaml
 from .output import Output
 from .protocol import SessionState
 from .resources import data_path
@@ -68,19 +67,21 @@ class ChatClient(Protocol):
 
 @dataclass(frozen=True)
 class Phrases:
-    temporary_issue: tuple[re.Pattern[str], ...]
+    temporary_issue: re.Pattern[str]
     sentence_end: re.Pattern[str]
 
 
 @cache
 def load_phrases(path: Path | None = None) -> Phrases:
-    path = path or data_path("intents", "chat.yaml")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        issues = tuple(re.compile(p, re.IGNORECASE) for p in doc["temporary_issue"])
-        return Phrases(issues, re.compile(doc["sentence_end"]))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, re.error) as exc:
-        raise ConfigError(f"{path}: invalid chat phrases ({exc!r}).", path=str(path)) from None
+    """intents/chat.yaml, validated like the other data files (file, line and key named)."""
+    root, top = read_yaml(path or data_path("intents", "chat.yaml"))
+    fields = top.fields(root, ("temporary_issue", "sentence_end"))
+    issues, at = fields["temporary_issue"]
+    end, end_at = fields["sentence_end"]
+    return Phrases(
+        compile_any([(item.text(p), item) for p, item in at.items(issues)]),
+        compile_any([(end_at.text(end), end_at)]),
+    )
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class ChatTurn:
                 self._sentence(sentence)
 
     def _sentence(self, sentence: str) -> None:
-        if self._holding or any(p.search(sentence) for p in self.phrases.temporary_issue):
+        if self._holding or self.phrases.temporary_issue.search(sentence):
             self._held.append(sentence)  # "…a temporary issue. Please try again." goes whole
             self._holding = True
             return

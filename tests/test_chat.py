@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from skill import templates
-from skill.chat import ChatTurn
+from skill.chat import ChatTurn, load_phrases
 from skill.config import Timings
-from skill.errors import OutOfCredits, StreamDropped
+from skill.errors import ConfigError, OutOfCredits, StreamDropped
 from skill.output import CollectedOutput
 from skill.protocol import SessionState
 from skill.sse import ServerSentEvent, SSEDecoder
@@ -257,3 +257,21 @@ async def test_two_agent_messages_are_not_glued_together() -> None:
     script = [text("Finished, export it when you like."), text("I encountered a temporary issue.")]
     out, _ = await run(Backend(script, [DRAFT_VIDEO]), DRAFT_VIDEO)
     assert out.replies == ["Finished, export it when you like."]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "where"),
+    [
+        ("temporary_issue: ['(']\nsentence_end: 'x'\n", ":1: temporary_issue[0]"),
+        ("temporary_issue: []\n", ":1: (top): missing key 'sentence_end'"),
+        ("temporary_issue: []\nsentence_end: 'x'\nextra: 1\n", ":3: extra: unknown key"),
+    ],
+)
+def test_broken_chat_phrases_name_file_line_and_key(
+    tmp_path: Path, yaml_text: str, where: str
+) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_phrases(path)
+    assert f"{path}{where}" in caught.value.message
