@@ -25,7 +25,7 @@ import structlog
 from . import export as export_flow
 from . import intents, media, templates, timeline
 from .attribution import load_attribution
-from .chat import ChatTurn
+from .chat import ChatResult, ChatTurn
 from .client import NemoClient
 from .config import Settings, TokenStore
 from .conversation import Conversation, ConversationStore
@@ -202,7 +202,7 @@ class Runtime:
         for hint in result.hints:
             self._say(hint)
 
-    async def _chat_once(self, conv: Conversation, text: str) -> Any:
+    async def _chat_once(self, conv: Conversation, text: str) -> ChatResult:
         assert conv.session_id
         turn = ChatTurn(
             self.client, conv.session_id, lang=self.lang, output=self.out,
@@ -211,9 +211,9 @@ class Runtime:
         before = conv.draft
         try:
             before = (await self.client.state(conv.session_id)).draft
-        except (APIError, NemoError) as exc:
-            if isinstance(exc, SessionNotFound):
-                raise
+        except SessionNotFound:
+            raise  # the caller opens a new session and tries once more
+        except NemoError as exc:  # the last draft seen stands in for the diff's "before"
             log.warning("chat.state_before_unreadable", error=type(exc).__name__)
         return await turn.run(text, before)
 
