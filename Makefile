@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m skill.demo
+	$(BIN)/python -m skill.doors.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check skill tests bench

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_cli.py [--runs 10]
 
-Prints medians of N runs: `nemo-video --help`, `python -c "import skill.cli"`, the bare
+Prints medians of N runs: `nemo-video --help`, `python -c "import skill.doors.cli"`, the bare
 interpreter, and `nemo-video say "credits" --json` against a local stand-in started here
 (token already cached, as on every turn after the first), split into process start +
 imports (the same modules imported by a process that does nothing else) and the turn
@@ -84,7 +84,7 @@ def main() -> int:
 
             entry = [str(SCRIPT)] if SCRIPT.exists() else [PY, "-m", "skill"]
             help_ms = wall([*entry, "--help"], env, runs)
-            cli_ms = wall([PY, "-c", "import skill.cli"], env, runs)
+            cli_ms = wall([PY, "-c", "import skill.doors.cli"], env, runs)
             bare_ms = wall([PY, "-c", "pass"], env, runs)
             say_ms = wall(say, env, runs)
             start_ms = wall(imports_only, env, runs)
@@ -94,7 +94,7 @@ def main() -> int:
 
     print(f"medians of {runs} runs (ms)")
     print(f"  nemo-video --help                     {help_ms:7.1f}")
-    print(f'  python -c "import skill.cli"          {cli_ms:7.1f}')
+    print(f'  python -c "import skill.doors.cli"          {cli_ms:7.1f}')
     print(f'  python -c "pass" (the interpreter)    {bare_ms:7.1f}')
     print(f'  nemo-video say "credits" --json       {say_ms:7.1f}  (stand-in on loopback)')
     print(f"    process start + its {len(set(loaded)):3d} imports    {start_ms:7.1f}"

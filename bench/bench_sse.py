@@ -1,4 +1,4 @@
-"""Throughput of skill.sse.SSEDecoder against httpx-sse and sseclient-py, bytes to events.
+"""Throughput of skill.wire.sse.SSEDecoder against httpx-sse and sseclient-py, bytes to events.
 
 Run: .venv/bin/python bench/bench_sse.py [--mb 20] [--runs 5]
 
@@ -23,10 +23,11 @@ from httpx_sse._decoders import SSEDecoder as HttpxSSEDecoder
 from httpx_sse._decoders import SSELineDecoder
 from sseclient import SSEClient
 
+OURS = "skill.wire.sse"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from skill.sse import SSEDecoder  # noqa: E402
+from skill.wire.sse import SSEDecoder  # noqa: E402
 
 CAPTURES = ROOT / "tests" / "fixtures" / "adk-wire"
 CHINESE = "好的，正在把片段裁剪到五秒。背景音乐已添加，标题是「城市之光」。"
@@ -117,14 +118,14 @@ def main() -> None:
     stream = build_stream(int(args.mb * 1_000_000))
     chunks = chunked(stream)
     peers: dict[str, Callable[[list[bytes]], list[str]]] = {
-        "skill.sse": ours,
+        OURS: ours,
         "httpx-sse": httpx_sse,
         "sseclient-py": sseclient_py,
     }
     reference = ours(chunks)
     for name, parse in peers.items():
         if parse(chunks) != reference:
-            print(f"WARNING: {name} does not produce the same events as skill.sse")
+            print(f"WARNING: {name} does not produce the same events as skill.wire.sse")
 
     mb = len(stream) / 1_000_000
     print(
@@ -133,11 +134,11 @@ def main() -> None:
     print(f"{'parser':<14}{'MB/s':>10}{'events/s':>14}{'speed vs ours':>15}")
     times = {name: best_time(parse, chunks, args.runs) for name, parse in peers.items()}
     for name, seconds in times.items():
-        ratio = times["skill.sse"] / seconds
+        ratio = times[OURS] / seconds
         print(f"{name:<14}{mb / seconds:>10.1f}{len(reference) / seconds:>14.0f}{ratio:>14.2f}x")
-    fastest_peer = min(seconds for name, seconds in times.items() if name != "skill.sse")
-    verdict = "at least as fast as" if times["skill.sse"] <= fastest_peer else "SLOWER than"
-    print(f"skill.sse is {verdict} the fastest peer ({fastest_peer / times['skill.sse']:.2f}x)")
+    fastest_peer = min(seconds for name, seconds in times.items() if name != "skill.wire.sse")
+    verdict = "at least as fast as" if times[OURS] <= fastest_peer else "SLOWER than"
+    print(f"{OURS} is {verdict} the fastest peer ({fastest_peer / times[OURS]:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import structlog
 
-from skill.attribution import Attribution
-from skill.client import NemoClient
-from skill.config import Settings, Timings
+from skill.common.config import Settings, Timings
+from skill.wire.attribution import Attribution
+from skill.wire.client import NemoClient
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024

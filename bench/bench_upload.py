@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skill.client import NemoClient
-from skill.config import Settings, Timings
-from skill.logs import configure_logging
-from skill.protocol import upload_path
+from skill.common.config import Settings, Timings
+from skill.common.logs import configure_logging
+from skill.wire.client import NemoClient
+from skill.wire.protocol import upload_path
 
 MB = 1024 * 1024
 SESSION = "bench-session"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from skills_ref.validator import validate
 
-from skill.resources import data_path
+from skill.common.resources import data_path
 
 NAME = "ai-video-generator-free-leonardo"
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
-from .storage import atomic_write, read_json, write_json
+from skill.common.errors import ConfigError
+from skill.common.storage import atomic_write, read_json, write_json
 
 DEFAULT_API_URL = "https://mega-api-prod.nemovideo.ai"
 DEFAULT_WEB_URL = "https://nemovideo.com"

@@ -1,7 +1,7 @@
 """Structured logs: JSON lines in `<config>/logs/nemo-video.log`, stderr too with --verbose.
 
 Every event passes `redact_secrets` before it is rendered, so a token can reach the
-file only by a bug in that one function (and tests/test_logs.py looks for it there).
+file only by a bug in that one function (and tests/common/test_logs.py looks for it there).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from .errors import redact
+from skill.common.errors import redact
 
 LOG_FILE = Path("logs") / "nemo-video.log"
 REDACTED = "[redacted]"

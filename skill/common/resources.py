@@ -11,9 +11,9 @@ import os
 from functools import cache
 from pathlib import Path
 
-from .errors import ConfigError
+from skill.common.errors import ConfigError
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # the skill/ package
 
 
 @cache

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from skill.common.errors import ConfigError
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

@@ -24,9 +24,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from . import gui, templates, timeline
-from .config import Timings
-from .errors import (
+from skill.common.config import Timings
+from skill.common.errors import (
     AgentError,
     APIError,
     HeartbeatTimeout,
@@ -38,7 +37,11 @@ from .errors import (
     UnexpectedResponse,
     error_for,
 )
-from .events import (
+from skill.common.output import Output
+from skill.common.resources import data_path
+from skill.conversation import gui, templates, timeline
+from skill.conversation.intents import compile_any, read_yaml
+from skill.wire.events import (
     AgentFailure,
     Malformed,
     MessageEnd,
@@ -48,11 +51,8 @@ from .events import (
     ToolResult,
     TurnEvents,
 )
-from .intents import compile_any, read_yaml
-from .output import Output
-from .protocol import SessionState
-from .resources import data_path
-from .sse import ServerSentEvent
+from skill.wire.protocol import SessionState
+from skill.wire.sse import ServerSentEvent
 
 log = structlog.get_logger("nemo.chat")
 

@@ -37,12 +37,20 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
-from . import protocol, templates, timeline
-from .config import Settings, Timings
-from .conversation import Conversation, ConversationStore, PendingRender
-from .errors import APIError, InputError, NemoError, RenderError, RenderFailed, TransportError
-from .output import Output
-from .protocol import ClaimToken, RenderJob, SessionState
+from skill.common.config import Settings, Timings
+from skill.common.errors import (
+    APIError,
+    InputError,
+    NemoError,
+    RenderError,
+    RenderFailed,
+    TransportError,
+)
+from skill.common.output import Output
+from skill.conversation import templates, timeline
+from skill.conversation.store import Conversation, ConversationStore, PendingRender
+from skill.wire import protocol
+from skill.wire.protocol import ClaimToken, RenderJob, SessionState
 
 log = structlog.get_logger("nemo.export")
 

@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import resources
-from .intents import Spot, compile_any, read_yaml
+from skill.common import resources
+from skill.conversation.intents import Spot, compile_any, read_yaml
 
 ACTIONS = ("export", "state", "credits")
 _FRAGMENT = re.compile(r"\{([a-z_]+)\}")

@@ -26,9 +26,9 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
-from . import resources
-from .errors import ConfigError
-from .media import find_urls, is_media_url
+from skill.common import resources
+from skill.common.errors import ConfigError
+from skill.conversation.media import find_urls, is_media_url
 
 INTENTS = ("export", "credits", "state", "upload", "chat")
 FACTS = ("file", "media_url", "url")  # built-in conditions, computed from the message

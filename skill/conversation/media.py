@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .errors import InputError
-from .protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
+from skill.common.errors import InputError
+from skill.wire.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
 
 _HEAD = 4096
 _MB = 1024 * 1024

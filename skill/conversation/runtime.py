@@ -22,14 +22,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from . import export as export_flow
-from . import intents, media, templates, timeline
-from .attribution import load_attribution
-from .chat import ChatResult, ChatTurn
-from .client import NemoClient
-from .config import Settings, TokenStore
-from .conversation import Conversation, ConversationStore
-from .errors import (
+from skill.common.config import Settings, TokenStore
+from skill.common.errors import (
     APIError,
     ConfigError,
     InputError,
@@ -41,8 +35,14 @@ from .errors import (
     TransportError,
     UnsupportedFileType,
 )
-from .output import Output
-from .protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
+from skill.common.output import Output
+from skill.conversation import export as export_flow
+from skill.conversation import intents, media, templates, timeline
+from skill.conversation.chat import ChatResult, ChatTurn
+from skill.conversation.store import Conversation, ConversationStore
+from skill.wire.attribution import load_attribution
+from skill.wire.client import NemoClient
+from skill.wire.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
 
 log = structlog.get_logger("nemo.runtime")
 T = TypeVar("T")

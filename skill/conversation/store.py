@@ -23,8 +23,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .errors import ConfigError
-from .storage import read_json, write_json
+from skill.common.errors import ConfigError
+from skill.common.storage import read_json, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

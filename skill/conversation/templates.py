@@ -25,8 +25,8 @@ import jinja2
 import yaml
 from jinja2 import meta
 
-from . import resources
-from .errors import ConfigError
+from skill.common import resources
+from skill.common.errors import ConfigError
 
 DEFAULT_LANG = "en"
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
@@ -241,7 +241,7 @@ def default() -> Prompts:
     """The skill's own catalogue, loaded once per process.
 
     Templates are syntax-checked as they are first rendered, keeping CLI start-up fast;
-    tests/test_templates.py checks the whole catalogue.
+    tests/conversation/test_templates.py checks the whole catalogue.
     """
     return Prompts.load(check_syntax=False)
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import templates
-from .protocol import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
+from skill.conversation import templates
+from skill.wire.protocol import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
 
 KINDS = ("video", "audio", "text", "other")
 _KIND_BY_CODE = {TRACK_VIDEO: "video", TRACK_AUDIO: "audio", TRACK_TEXT: "text"}

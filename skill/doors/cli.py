@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .conversation import ConversationStore
-    from .errors import NemoError
-    from .output import CollectedOutput
-    from .runtime import Runtime, TurnOutcome
+    from skill.common.errors import NemoError
+    from skill.common.output import CollectedOutput
+    from skill.conversation.runtime import Runtime, TurnOutcome
+    from skill.conversation.store import ConversationStore
 
 EPILOG = """\
 conversations:
@@ -117,7 +117,7 @@ def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["standin"]:  # its own parser and --help
-        from .standin.server import main as standin_main
+        from skill.standin.server import main as standin_main
 
         return standin_main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     if args.command == "replay":
-        from .replay import main as replay_main
+        from skill.transcripts.replay import main as replay_main
 
         return replay_main(args.files, verbose=args.verbose)
     if args.command == "classify":
@@ -137,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from .errors import NemoError
-    from .intents import classify
+    from skill.common.errors import NemoError
+    from skill.conversation.intents import classify
 
     try:
         route = classify(args.text, args.file)
@@ -158,10 +158,10 @@ def _classify(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .config import Settings
-    from .conversation import ConversationStore, default_name
-    from .errors import ConfigError
-    from .logs import configure_logging
+    from skill.common.config import Settings
+    from skill.common.errors import ConfigError
+    from skill.common.logs import configure_logging
+    from skill.conversation.store import ConversationStore, default_name
 
     json_mode = bool(getattr(args, "json", False))
     try:
@@ -174,12 +174,12 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _config_failed(args, exc, json_mode)
     if args.command == "chat":
-        from .terminal import interactive
+        from skill.doors.terminal import interactive
 
         return interactive(settings, store, _out_dir(args, settings), record=args.record)
 
-    from .output import CollectedOutput
-    from .terminal import TerminalOutput
+    from skill.common.output import CollectedOutput
+    from skill.doors.terminal import TerminalOutput
 
     out: CollectedOutput | TerminalOutput = CollectedOutput() if json_mode else TerminalOutput()
     outcome = asyncio.run(_one(args, settings, store, out))
@@ -192,8 +192,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _new(store: ConversationStore) -> int:
-    from .errors import ConfigError
-    from .templates import render
+    from skill.common.errors import ConfigError
+    from skill.conversation.templates import render
 
     try:
         store.load()
@@ -209,9 +209,9 @@ def _config_failed(args: argparse.Namespace, exc: NemoError, json_mode: bool) ->
     if not json_mode:
         print(exc.message, file=sys.stderr)
         return 4
-    from .errors import NemoError
-    from .intents import classify
-    from .templates import detect_language, render
+    from skill.common.errors import NemoError
+    from skill.conversation.intents import classify
+    from skill.conversation.templates import detect_language, render
 
     intent = {"status": "state", "say": "chat"}.get(args.command, args.command)
     line = exc.message
@@ -228,11 +228,11 @@ def _config_failed(args: argparse.Namespace, exc: NemoError, json_mode: bool) ->
 
 
 async def _one(args: argparse.Namespace, settings: Any, store: Any, out: Any) -> TurnOutcome:
-    from .runtime import open_runtime
+    from skill.conversation.runtime import open_runtime
 
     if getattr(args, "record", None):  # say --record
-        from .recorder import record_turn
-        from .transcript import Turn
+        from skill.transcripts.format import Turn
+        from skill.transcripts.recorder import record_turn
 
         turn = Turn("say", args.text, tuple(str(f) for f in args.file))
         return await record_turn(

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .standin.probe import probe
-from .standin.render import SAMPLE_PHOTO
+from skill.standin.probe import probe
+from skill.standin.render import SAMPLE_PHOTO
 
 # One generation (100) and one edit (50) need more than the free token's 100 credits.
 DEMO_SCENARIO = "starting_credits: 300\n"

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from .config import Settings
-from .conversation import ConversationStore
-from .templates import render
+from skill.common.config import Settings
+from skill.conversation.store import ConversationStore
+from skill.conversation.templates import render
 
 
 class TerminalOutput:
@@ -69,9 +69,9 @@ def interactive(
     settings: Settings, store: ConversationStore, out_dir: Path, *, record: Path | None = None
 ) -> int:
     """Read a line, run it as a turn, repeat. Ctrl-C stops the turn, Ctrl-D leaves.
-    `record`: every turn is also appended to this transcript (skill/recorder.py)."""
-    from .runtime import open_runtime
-    from .transcript import Turn
+    `record`: every turn is also appended to this transcript (skill/transcripts/recorder.py)."""
+    from skill.conversation.runtime import open_runtime
+    from skill.transcripts.format import Turn
 
     out = TerminalOutput()
     lang = store.load().language
@@ -85,7 +85,7 @@ def interactive(
 
     async def run(turn: Turn) -> None:
         if record is not None:
-            from .recorder import record_turn
+            from skill.transcripts.recorder import record_turn
 
             await record_turn(record, settings, store, out, out_dir=out_dir, turn=turn)
             return

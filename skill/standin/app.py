@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from skill import protocol as p
+from skill.wire import protocol as p
 
 from . import chat, renders, uploads
 from .agent import Agent

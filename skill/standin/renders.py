@@ -24,7 +24,7 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
-from skill import protocol as p
+from skill.wire import protocol as p
 
 from . import timeline
 from .context import RENDERER, WORLD

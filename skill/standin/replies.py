@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 
 REPLIES_FILE = Path(__file__).resolve().parent / "replies.yaml"
 LANGUAGES = ("en", "zh")

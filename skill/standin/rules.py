@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 
 RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 

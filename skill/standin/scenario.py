@@ -58,7 +58,7 @@ from typing import Any
 
 import yaml
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 
 ENDPOINTS = (
     "anonymous_token", "create_session", "chat", "upload", "credits", "state",

@@ -26,8 +26,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from skill.errors import ConfigError
-from skill.protocol import MAX_UPLOAD_BYTES
+from skill.common.errors import ConfigError
+from skill.wire.protocol import MAX_UPLOAD_BYTES
 
 from .agent import Agent
 from .app import api_app, cdn_app

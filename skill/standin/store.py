@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from skill import protocol as p
+from skill.wire import protocol as p
 
 from .envelope import Failure
 from .scenario import FaultBook, Scenario

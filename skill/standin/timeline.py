@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from skill.protocol import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
+from skill.wire.protocol import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
 
 Draft = dict[str, Any]
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from aiohttp import web
 
-from skill import protocol as p
+from skill.wire import protocol as p
 
 from .context import WORLD
 from .envelope import Failure, ok

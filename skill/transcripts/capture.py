@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .placeholders import Placeholders
-from .transcript import FileBody, Part, Pause, Request, Response
+from skill.transcripts.format import FileBody, Part, Pause, Request, Response
+from skill.transcripts.placeholders import Placeholders
 
 REQUEST_HEADERS = ("X-Skill-Source", "X-Skill-Version", "X-Skill-Platform", "X-Client-Id")
 RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Content-Disposition", "Location")

@@ -1,8 +1,9 @@
 """Transcripts: one whole conversation, its HTTP and its chat, as a YAML file.
 
-`nemo-video say/chat --record FILE` writes them (skill/recorder.py); `nemo-video replay`
-and tests/test_transcripts.py play them back (skill/replay.py). Placeholders such as
-`<token-1>` stand for secrets and values that differ between runs (skill/placeholders.py).
+`nemo-video say/chat --record FILE` writes them (recorder.py, through writer.py);
+`nemo-video replay` and tests/transcripts/test_corpus.py play them back (replay.py).
+Placeholders such as `<token-1>` stand for secrets and values that differ between runs
+(placeholders.py).
 
     format: 1
     title: Quick edit in English            # one line
@@ -15,7 +16,7 @@ and tests/test_transcripts.py play them back (skill/replay.py). Placeholders suc
     headers: {X-Skill-Source: ..., X-Client-Id: <client-id-1>}   # every API request's
     turns:
       - say: add lo-fi BGM at 30%           # or `command: credits|state|export|resume|ready|new`
-        files: [../../skill/standin/media/sample-photo.jpg]  # attached, relative to this file
+        files: [../../../skill/standin/media/sample-photo.jpg]  # attached, relative to this file
         http:                               # every exchange, in the order the runtime made it
           - request:
               method: POST
@@ -42,7 +43,6 @@ and tests/test_transcripts.py play them back (skill/replay.py). Placeholders suc
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,11 +50,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .config import DEFAULT_WEB_URL, Timings
-from .errors import ConfigError
+from skill.common.config import DEFAULT_WEB_URL, Timings
+from skill.common.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .runtime import Runtime, TurnOutcome
+    from skill.conversation.runtime import Runtime, TurnOutcome
 
 FORMAT = 1
 COMMANDS = ("credits", "state", "export", "resume", "ready", "new")
@@ -166,8 +166,8 @@ class Transcript:
 
 async def drive(rt: Runtime, turn: Turn, base: Path) -> TurnOutcome:
     """Play the user's side of `turn` on a runtime; attached paths are relative to `base`."""
-    from .runtime import TurnOutcome
-    from .templates import render
+    from skill.conversation.runtime import TurnOutcome
+    from skill.conversation.templates import render
 
     if turn.kind == "say":
         return await rt.turn(turn.text, [base / f for f in turn.files])
@@ -380,94 +380,3 @@ class _At:
         if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
             raise self.fail(f"must be a number, not {self.value!r}")
         return float(self.value)
-
-
-def dump(t: Transcript) -> str:
-    doc: dict[str, Any] = {"format": FORMAT, "title": t.title}
-    for key, value, default in (
-        ("about", t.about, ""),
-        ("recorded", t.recorded, ""),
-        ("platform", t.platform, None),
-        ("web_url", t.web_url, DEFAULT_WEB_URL),
-        ("timings", dict(t.timings), {}),
-    ):
-        if value != default:
-            doc[key] = value
-    if t.start != Start():
-        doc["start"] = {"token": t.start.token}
-        if t.start.conversation is not None:
-            doc["start"]["conversation"] = dict(t.start.conversation)
-    doc["headers"] = dict(t.headers)
-    doc["turns"] = [_turn_doc(turn) for turn in t.turns]
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
-
-
-def _turn_doc(t: Turn) -> dict[str, Any]:
-    doc: dict[str, Any] = {t.kind: t.text}
-    if t.files:
-        doc["files"] = list(t.files)
-    doc["http"] = [_exchange_doc(e) for e in t.http]
-    for key, lines in (("replies", t.replies), ("saved", t.saved), ("links", t.links)):
-        if lines:
-            doc[key] = [{"re": x.regex} if isinstance(x, Pattern) else x for x in lines]
-    doc["intent"] = t.intent
-    if t.error is not None:
-        doc["error"] = t.error
-    return doc
-
-
-def _exchange_doc(e: Exchange) -> dict[str, Any]:
-    q, s = e.request, e.response
-    req: dict[str, Any] = {"method": q.method, "path": q.path}
-    _put(
-        req, host=q.host, auth=q.auth, headers=q.headers, accept=q.accept, json=q.json, text=q.text
-    )
-    if q.multipart is not None:
-        req["multipart"] = [
-            {k: v for k, v in vars(p).items() if v is not None} for p in q.multipart
-        ]
-    resp: dict[str, Any] = {"status": s.status}
-    _put(resp, headers=dict(s.headers) or None, json=s.json, text=s.text)
-    if s.sse is not None:
-        resp["sse"] = [
-            {"pause": p.seconds} if isinstance(p, Pause)
-            else {"base64": base64.b64encode(p).decode()} if isinstance(p, bytes)
-            else p
-            for p in s.sse
-        ]  # fmt: skip
-    if s.file is not None:
-        resp["file"] = {"size": s.file.size, "sha256": s.file.sha256}
-    if s.end != "close":
-        resp["end"] = s.end
-    return {"request": req, "response": resp}
-
-
-def _put(doc: dict[str, Any], **values: Any) -> None:
-    doc.update({k: v for k, v in values.items() if v is not None})
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text as literal blocks, short collections of scalars on one line, long
-    lines never folded: a transcript reads (and greps) like what passed on the wire."""
-
-    def represent_dict(self, data: Any) -> yaml.MappingNode:
-        return self.represent_mapping("tag:yaml.org,2002:map", data, flow_style=_short(data))
-
-    def represent_list(self, data: Any) -> yaml.SequenceNode:
-        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=_short(data))
-
-
-def _short(data: Mapping[str, Any] | list[Any]) -> bool:
-    """On one line: a collection whose JSON is short, without multi-line text."""
-    text = json.dumps(data, ensure_ascii=False, default=str)
-    return len(text) <= 96 and "\\n" not in text
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(dict, _Dumper.represent_dict)
-_Dumper.add_representer(list, _Dumper.represent_list)
-_Dumper.add_representer(str, _str)

@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from .capture import body_kind
+from skill.transcripts.capture import body_kind
 
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
         "content-encoding", "accept-encoding", "date", "server", "upgrade"}  # fmt: skip

@@ -1,9 +1,9 @@
 """Recording: `nemo-video say --record FILE` and `chat --record FILE`.
 
 Each recorded turn runs the real runtime with its client pointed at a recording proxy
-(skill/proxy.py) in front of the configured backend, then appends the turn to FILE:
+(skill/transcripts/proxy.py) in front of the configured backend, then appends the turn to FILE:
 what the user said, every exchange, the chat lines and the outcome, with secrets and
-run-specific values replaced by placeholders (skill/placeholders.py). One process per
+run-specific values replaced by placeholders (skill/transcripts/placeholders.py). One process per
 turn builds one transcript: the map from real values to placeholders is kept between
 turns in `<config>/recordings/` (mode 0600), never beside the transcript.
 
@@ -21,18 +21,19 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .attribution import Attribution, load_attribution
-from .capture import request_record, response_record
-from .client import NemoClient
-from .config import Settings, Timings, TokenStore
-from .conversation import ConversationStore
-from .errors import ConfigError
-from .output import CollectedOutput, Output
-from .placeholders import Placeholders, find_secrets
-from .proxy import Raw, RecordingProxy, origin
-from .runtime import Runtime, TurnOutcome
-from .storage import atomic_write, read_json, write_json
-from .transcript import Exchange, Line, Pattern, Start, Transcript, Turn, drive, dump, load
+from skill.common.config import Settings, Timings, TokenStore
+from skill.common.errors import ConfigError
+from skill.common.output import CollectedOutput, Output
+from skill.common.storage import atomic_write, read_json, write_json
+from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.store import ConversationStore
+from skill.transcripts.capture import request_record, response_record
+from skill.transcripts.format import Exchange, Line, Pattern, Start, Transcript, Turn, drive, load
+from skill.transcripts.placeholders import Placeholders, find_secrets
+from skill.transcripts.proxy import Raw, RecordingProxy, origin
+from skill.transcripts.writer import dump
+from skill.wire.attribution import Attribution, load_attribution
+from skill.wire.client import NemoClient
 
 STAMPED = r"nemovideo-\d{8}-\d{6}(?:-\d+)?"  # a time stamp, and -2 when it was taken
 _REGEX_SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")

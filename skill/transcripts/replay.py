@@ -4,7 +4,7 @@ server that answers with the recorded responses, and report every difference.
 Each transcript gets a fresh config folder and export folder (seeded from its `start`),
 SKILL_SOURCE set to its `platform`, and an API listener plus one listener per `<host-N>`.
 Requests are matched in recorded order, turn by turn; each one is compared field by
-field (skill/capture.py) and answered with the recorded response, its placeholders
+field (skill/transcripts/capture.py) and answered with the recorded response, its placeholders
 given values of this replay. A request the recording does not have is answered 409.
 
 Rules that keep a replay independent of timing:
@@ -35,23 +35,33 @@ from typing import Any
 
 from aiohttp import web
 
-from .attribution import load_attribution
-from .capture import (
+from skill.common.config import Settings, StoredToken, Timings, TokenStore
+from skill.common.errors import ConfigError
+from skill.common.output import CollectedOutput
+from skill.common.storage import write_json
+from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.store import ConversationStore
+from skill.transcripts.capture import (
     request_differences,
     request_record,
     served_body,
     served_headers,
     served_stream,
 )
-from .client import NemoClient
-from .config import Settings, StoredToken, Timings, TokenStore
-from .conversation import ConversationStore
-from .errors import ConfigError
-from .output import CollectedOutput
-from .placeholders import Placeholders
-from .runtime import Runtime, TurnOutcome
-from .storage import write_json
-from .transcript import Exchange, Line, Pattern, Request, Response, Transcript, Turn, drive, load
+from skill.transcripts.format import (
+    Exchange,
+    Line,
+    Pattern,
+    Request,
+    Response,
+    Transcript,
+    Turn,
+    drive,
+    load,
+)
+from skill.transcripts.placeholders import Placeholders
+from skill.wire.attribution import load_attribution
+from skill.wire.client import NemoClient
 
 REPLAY_PERIOD = 0.5  # seconds that `still_working_every` lasts in a replay
 POLL_PATH = "/api/render/proxy/lambda/"

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from . import protocol as p
-from .errors import UnexpectedResponse
+from skill.common.errors import UnexpectedResponse
+from skill.wire import protocol as p
 
 NOT_JSON = object()  # parse_json's answer for a body that is not JSON
 

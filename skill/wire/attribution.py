@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
-from .resources import data_path
+from skill.common.errors import ConfigError
+from skill.common.resources import data_path
 
 CLAWHUB, CURSOR, UNKNOWN = "clawhub", "cursor", "unknown"
 

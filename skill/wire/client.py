@@ -38,12 +38,13 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from . import answers, errors
-from . import protocol as p
-from .attribution import Attribution, load_attribution
-from .config import Settings, StoredToken, TokenStore
-from .sse import ServerSentEvent, SSEDecoder
-from .transfer import DownloadProgress, UploadProgress, multipart_file, save_stream
+from skill.common import errors
+from skill.common.config import Settings, StoredToken, TokenStore
+from skill.wire import answers
+from skill.wire import protocol as p
+from skill.wire.attribution import Attribution, load_attribution
+from skill.wire.sse import ServerSentEvent, SSEDecoder
+from skill.wire.transfer import DownloadProgress, UploadProgress, multipart_file, save_stream
 
 log = structlog.get_logger("nemo.client")
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from skill.sse import ServerSentEvent
+from skill.wire.sse import ServerSentEvent
 
 _PREVIEW_CHARS = 80
 _HEARTBEAT = "heartbeat"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skill.errors import EventTooLarge
+from skill.common.errors import EventTooLarge
 
 _BOM = b"\xef\xbb\xbf"
 _LINE_ENDS = (10, 13)  # LF, CR

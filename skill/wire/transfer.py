@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 
-from .errors import ConnectError, RequestTimeout
+from skill.common.errors import ConnectError, RequestTimeout
 
 CHUNK = 256 * 1024
 

@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from skill import protocol as p
-from skill.attribution import Attribution
-from skill.client import NemoClient
-from skill.config import Settings
-from skill.logs import LOG_FILE, configure_logging, redact_secrets
+from skill.common.config import Settings
+from skill.common.logs import LOG_FILE, configure_logging, redact_secrets
+from skill.wire import protocol as p
+from skill.wire.attribution import Attribution
+from skill.wire.client import NemoClient
 
 TOKEN = "nmv_usr_logtoken0123456789"
 TOKEN2 = "nmv_usr_logtoken_renewed42"

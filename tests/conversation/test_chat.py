@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from skill import templates
-from skill.chat import ChatTurn, load_phrases
-from skill.config import Timings
-from skill.errors import ConfigError, OutOfCredits, StreamDropped
-from skill.output import CollectedOutput
-from skill.protocol import SessionState
-from skill.sse import ServerSentEvent, SSEDecoder
+from skill.common.config import Timings
+from skill.common.errors import ConfigError, OutOfCredits, StreamDropped
+from skill.common.output import CollectedOutput
+from skill.conversation import templates
+from skill.conversation.chat import ChatTurn, load_phrases
+from skill.wire.protocol import SessionState
+from skill.wire.sse import ServerSentEvent, SSEDecoder
 
-WIRE = Path(__file__).parent / "fixtures" / "adk-wire"
+WIRE = Path(__file__).parents[1] / "fixtures" / "adk-wire"
 FAST = replace(Timings(), still_working_every=60.0, heartbeat_only_timeout=60.0, turn_cap=60.0)
 
 VIDEO = {"tt": 0, "sg": [{"s": 0, "d": 15000, "m": {"name": "beach at sunset", "kind": "image"}}]}

@@ -9,13 +9,19 @@ from typing import Any
 import pytest
 import yaml
 
-from skill import export as ex
-from skill import templates
-from skill.config import Settings, Timings
-from skill.conversation import ConversationStore, PendingRender
-from skill.errors import ConnectError, InputError, PlanRequired, RenderFailed, UnexpectedResponse
-from skill.output import CollectedOutput
-from skill.protocol import ClaimToken, RenderJob, SessionState, render_download_path
+from skill.common.config import Settings, Timings
+from skill.common.errors import (
+    ConnectError,
+    InputError,
+    PlanRequired,
+    RenderFailed,
+    UnexpectedResponse,
+)
+from skill.common.output import CollectedOutput
+from skill.conversation import export as ex
+from skill.conversation import templates
+from skill.conversation.store import ConversationStore, PendingRender
+from skill.wire.protocol import ClaimToken, RenderJob, SessionState, render_download_path
 
 READY = {"t": [{"tt": 0, "sg": [{"s": 0, "d": 5000, "m": {"name": "beach"}}]}]}
 T0 = 1_700_000_000.0
@@ -463,7 +469,7 @@ def test_default_out_dir(tmp_path: Path, env: dict[str, str], expected: str) -> 
 
 
 def test_every_line_exists_in_both_languages_and_renders() -> None:
-    root = Path(__file__).resolve().parent.parent / "prompts"
+    root = Path(__file__).resolve().parents[2] / "prompts"
     keys = {lang: set(yaml.safe_load((root / lang / "export.yaml").read_text())) for lang in
             ("en", "zh")}  # fmt: skip
     assert keys["en"] == keys["zh"]

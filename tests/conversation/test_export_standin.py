@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from skill import export as ex
-from skill.attribution import Attribution
-from skill.client import NemoClient
-from skill.config import Settings, Timings
-from skill.conversation import ConversationStore
-from skill.errors import PlanRequired
-from skill.output import CollectedOutput
+from skill.common.config import Settings, Timings
+from skill.common.errors import PlanRequired
+from skill.common.output import CollectedOutput
+from skill.conversation import export as ex
+from skill.conversation.store import ConversationStore
 from skill.standin.probe import probe
 from skill.standin.server import RunningStandin, start_standin
+from skill.wire.attribution import Attribution
+from skill.wire.client import NemoClient
 
 # A small, quick draft: 2 s of the stand-in's synthetic footage at 320x180, with a title.
 DRAFT = {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from skill import templates
-from skill.errors import ConfigError
-from skill.gui import load_gui_rules, translate
+from skill.common.errors import ConfigError
+from skill.conversation import templates
+from skill.conversation.gui import load_gui_rules, translate
 
 EXPORT, STATE, CREDITS = ("export",), ("state",), ("credits",)
 CLICK, DRAG = ("gui.hint_click",), ("gui.hint_drag",)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.errors import ConfigError
-from skill.intents import classify, load_rules
+from skill.common.errors import ConfigError
+from skill.conversation.intents import classify, load_rules
 
 PHOTO = (Path("photo.jpg"),)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from skill import templates
-from skill.errors import InputError
-from skill.media import check_upload, find_urls, is_media_url
-from skill.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
+from skill.common.errors import InputError
+from skill.conversation import templates
+from skill.conversation.media import check_upload, find_urls, is_media_url
+from skill.wire.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
 
 # The first bytes of real files of each format.
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"

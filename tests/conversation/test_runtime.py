@@ -21,20 +21,20 @@ from typing import Any
 
 import pytest
 
-from skill import templates
-from skill.attribution import load_attribution
-from skill.client import NemoClient
-from skill.config import Settings, Timings, TokenStore
-from skill.conversation import ConversationStore
-from skill.intents import classify
-from skill.output import CollectedOutput
-from skill.protocol import ACCEPTED_EXTENSIONS, RENDER_COMPLETED
-from skill.runtime import Runtime, TurnOutcome
-from skill.sse import ServerSentEvent
+from skill.common.config import Settings, Timings, TokenStore
+from skill.common.output import CollectedOutput
+from skill.conversation import templates
+from skill.conversation.intents import classify
+from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 from skill.standin.render import SAMPLE_PHOTO
 from skill.standin.store import SessionRecord
+from skill.wire.attribution import load_attribution
+from skill.wire.client import NemoClient
+from skill.wire.protocol import ACCEPTED_EXTENSIONS, RENDER_COMPLETED
+from skill.wire.sse import ServerSentEvent
 
 WEB = "https://web.example"
 TIMINGS = replace(

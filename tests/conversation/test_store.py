@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from skill.conversation import (
+from skill.common.errors import ConfigError
+from skill.conversation.store import (
     Conversation,
     ConversationStore,
     PendingRender,
     check_name,
     default_name,
 )
-from skill.errors import ConfigError
 
 
 def test_default_name_is_stable_per_folder_and_differs_between_folders(tmp_path: Path) -> None:

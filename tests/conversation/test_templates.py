@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from skill import errors, resources, templates
-from skill.errors import ConfigError
-from skill.templates import Prompts, detect_language
+from skill.common import errors, resources
+from skill.common.errors import ConfigError
+from skill.conversation import templates
+from skill.conversation.templates import Prompts, detect_language
 
 GOOD = {"en/a.yaml": 'hi: "Hello {{ name }}"\n', "zh/a.yaml": 'hi: "你好 {{ name }}"\n'}
 

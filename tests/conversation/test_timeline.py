@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from skill import templates
-from skill.timeline import Segment, Timeline, describe_changes, diff, parse_draft, summarize
+from skill.conversation import templates
+from skill.conversation.timeline import (
+    Segment,
+    Timeline,
+    describe_changes,
+    diff,
+    parse_draft,
+    summarize,
+)
 
 
 def seg(start: int, dur: int | None, **m: Any) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from skill import templates
-from skill.cli import EPILOG
-from skill.conversation import ConversationStore
+from skill.conversation import templates
+from skill.conversation.store import ConversationStore
+from skill.doors.cli import EPILOG
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 from skill.standin.render import SAMPLE_PHOTO

@@ -1,7 +1,7 @@
 """Fixtures for the stand-in's tests: a started stand-in, and plain HTTP to talk to it.
 
 These tests speak raw HTTP with aiohttp and parse answers here, never through
-skill/client.py or skill/sse.py: a parsing bug shared by client and stand-in would
+skill/wire/client.py or skill/wire/sse.py: a parsing bug shared by client and stand-in would
 otherwise hide on both sides.
 """
 

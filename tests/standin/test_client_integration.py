@@ -1,4 +1,4 @@
-"""skill/client.py against the stand-in: every endpoint, and every error code through a
+"""skill/wire/client.py against the stand-in: every endpoint, and every error code through a
 scenario. The stand-in parses requests on its own (no shared code), so a misreading of
 the contract by either side shows up here."""
 
@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from skill import errors
-from skill.attribution import Attribution
-from skill.client import NemoClient
-from skill.config import Settings, Timings
-from skill.protocol import RenderJob
+from skill.common import errors
+from skill.common.config import Settings, Timings
 from skill.standin import RunningStandin
+from skill.wire.attribution import Attribution
+from skill.wire.client import NemoClient
+from skill.wire.protocol import RenderJob
 
 from .conftest import GENERATE, Start
 

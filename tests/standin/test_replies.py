@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 from skill.standin.replies import KEYS, LANGUAGES, PLACEHOLDERS, REPLIES_FILE, load_replies
 
 VALUES = {name: f"<{name}>" for name in PLACEHOLDERS}

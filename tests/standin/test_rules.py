@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 from skill.standin.rules import RULES_FILE, load_rules
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [

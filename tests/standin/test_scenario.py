@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 from skill.standin.scenario import (
     Fault,
     FaultBook,

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from skill.errors import ConfigError
+from skill.common.errors import ConfigError
 from skill.standin import start_standin
 
 ROOT = Path(__file__).resolve().parents[2]

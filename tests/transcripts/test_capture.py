@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 
-from skill.capture import (
+from skill.transcripts.capture import (
     request_differences,
     request_record,
     response_record,
@@ -16,8 +16,8 @@ from skill.capture import (
     served_stream,
     sse_pieces,
 )
-from skill.placeholders import Placeholders
-from skill.transcript import FileBody, Part, Pause, Request, Response
+from skill.transcripts.format import FileBody, Part, Pause, Request, Response
+from skill.transcripts.placeholders import Placeholders
 
 HEADERS = {
     "X-Skill-Source": "ai-video-generator-free-leonardo",

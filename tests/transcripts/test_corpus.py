@@ -1,4 +1,4 @@
-"""The corpus: every transcript in tests/transcripts/ replays through the real runtime
+"""The corpus: every transcript in tests/transcripts/corpus/ replays through the real runtime
 without a difference, holds no secret, and a changed template line or intent keyword
 makes a replay fail with a diff that names it."""
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from skill import intents
-from skill.placeholders import find_secrets
-from skill.replay import replay
-from skill.resources import skill_dir
-from skill.transcript import load
+from skill.common.resources import skill_dir
+from skill.conversation import intents
+from skill.transcripts.format import load
+from skill.transcripts.placeholders import find_secrets
+from skill.transcripts.replay import replay
 
-CORPUS = Path(__file__).parent / "transcripts"
+CORPUS = Path(__file__).parent / "corpus"
 TRANSCRIPTS = sorted(CORPUS.glob("*.yaml"))
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from skill.errors import ConfigError
-from skill.transcript import (
+from skill.common.errors import ConfigError
+from skill.transcripts.format import (
     Exchange,
     FileBody,
     Part,
@@ -20,10 +20,10 @@ from skill.transcript import (
     Start,
     Transcript,
     Turn,
-    dump,
     load,
     parse,
 )
+from skill.transcripts.writer import dump
 
 FRAMES = (
     'data: {"content":{"parts":[{"text":"Hi"}]}}\n\n',

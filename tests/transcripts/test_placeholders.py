@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from skill.placeholders import Placeholders, find_secrets
+from skill.transcripts.placeholders import Placeholders, find_secrets
 
 SID = "3f2b8c1e-9a4d-4e7b-8f00-0a1b2c3d4e5f"
 CID = "c0ffee00-1234-4abc-8def-000000000001"

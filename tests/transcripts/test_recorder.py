@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from skill.config import Settings
-from skill.conversation import ConversationStore
-from skill.errors import ConfigError
-from skill.output import CollectedOutput
-from skill.placeholders import find_secrets
-from skill.proxy import RecordingProxy
-from skill.recorder import Book, record_turn
-from skill.replay import replay
-from skill.runtime import TurnOutcome
+from skill.common.config import Settings
+from skill.common.errors import ConfigError
+from skill.common.output import CollectedOutput
+from skill.conversation.runtime import TurnOutcome
+from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin, start_standin
 from skill.standin.render import SAMPLE_PHOTO
-from skill.transcript import Turn, load
+from skill.transcripts.format import Turn, load
+from skill.transcripts.placeholders import find_secrets
+from skill.transcripts.proxy import RecordingProxy
+from skill.transcripts.recorder import Book, record_turn
+from skill.transcripts.replay import replay
 
 FAST = {"seed": 3, "silent_edits": 0,
         "timing": {"generate": 0.05, "edit": 0.02, "heartbeat": 0.5, "frame_gap": 0,
@@ -127,7 +127,7 @@ def test_a_secret_the_scrubber_missed_stops_the_write(tmp_path: Path) -> None:
 
 
 def _attribution() -> Any:
-    from skill.attribution import load_attribution
+    from skill.wire.attribution import load_attribution
 
     return load_attribution(env={"SKILL_SOURCE": "tests"})
 

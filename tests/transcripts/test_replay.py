@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from skill.placeholders import Placeholders
-from skill.replay import (
+from skill.transcripts.format import Exchange, Pattern, Request, Response, Transcript, Turn
+from skill.transcripts.placeholders import Placeholders
+from skill.transcripts.replay import (
     MAX_EXTRA_POLLS,
     REPLAY_PERIOD,
     ReplayServer,
@@ -16,9 +17,8 @@ from skill.replay import (
     replay,
     replay_timings,
 )
-from skill.transcript import Exchange, Pattern, Request, Response, Transcript, Turn
 
-CORPUS = Path(__file__).parent / "transcripts"
+CORPUS = Path(__file__).parent / "corpus"
 
 
 def test_a_matching_pattern_counts_as_its_line() -> None:

@@ -10,12 +10,12 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from skill import errors
-from skill import protocol as p
-from skill.attribution import Attribution, load_attribution
-from skill.client import NemoClient
-from skill.config import Settings
-from skill.resources import data_path
+from skill.common import errors
+from skill.common.config import Settings
+from skill.common.resources import data_path
+from skill.wire import protocol as p
+from skill.wire.attribution import Attribution, load_attribution
+from skill.wire.client import NemoClient
 
 FRONTMATTER = yaml.safe_load(data_path("SKILL.md").read_text(encoding="utf-8").split("---")[1])
 NAME, VERSION = FRONTMATTER["name"], str(FRONTMATTER["metadata"]["version"])

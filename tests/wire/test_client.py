@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestServer
 from aioresponses import aioresponses
 from yarl import URL
 
-from skill import errors
-from skill import protocol as p
-from skill.attribution import Attribution
-from skill.client import NemoClient
-from skill.config import Settings, StoredToken, Timings, TokenStore
+from skill.common import errors
+from skill.common.config import Settings, StoredToken, Timings, TokenStore
+from skill.wire import protocol as p
+from skill.wire.attribution import Attribution
+from skill.wire.client import NemoClient
 
 API = "https://api.nemo.test"
 TOKEN = "nmv_usr_firsttoken0123456789"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from skill.events import (
+from skill.wire.events import (
     AdkEvent,
     AgentFailure,
     Heartbeat,
@@ -18,9 +18,9 @@ from skill.events import (
     ToolResult,
     TurnEvents,
 )
-from skill.sse import ServerSentEvent, SSEDecoder
+from skill.wire.sse import ServerSentEvent, SSEDecoder
 
-CAPTURES = Path(__file__).parent / "fixtures" / "adk-wire"
+CAPTURES = Path(__file__).parents[1] / "fixtures" / "adk-wire"
 TRIM_ARGS = {"clip_id": "c1", "start": 0.0, "end": 5.0}
 TRIM_RESULT = {"status": "ok", "clip_id": "c1", "duration": 5.0}
 

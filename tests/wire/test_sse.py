@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from skill.errors import EventTooLarge
-from skill.sse import ServerSentEvent, SSEDecoder
+from skill.common.errors import EventTooLarge
+from skill.wire.sse import ServerSentEvent, SSEDecoder
 
-CAPTURES = sorted((Path(__file__).parent / "fixtures" / "adk-wire").glob("*.sse"))
+CAPTURES = sorted((Path(__file__).parents[1] / "fixtures" / "adk-wire").glob("*.sse"))
 
 
 def decode(chunks: list[bytes], **kw: int) -> list[ServerSentEvent]:

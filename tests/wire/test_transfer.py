@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from skill import errors
-from skill import protocol as p
-from skill.attribution import Attribution
-from skill.client import NemoClient
-from skill.config import Settings, Timings
+from skill.common import errors
+from skill.common.config import Settings, Timings
+from skill.wire import protocol as p
+from skill.wire.attribution import Attribution
+from skill.wire.client import NemoClient
 
 TOKEN = "nmv_usr_transfertoken0123"
 SID = "sess-9"

@@ -1,7 +1,7 @@
-"""Re-record the stand-in transcripts: `python tests/transcripts/record_corpus.py [NAME...]`.
+"""Re-record the stand-in transcripts: `python tests/transcripts/corpus/record_corpus.py [NAME...]`.
 
 Each case below starts a fresh local stand-in with its scenario, a fresh config folder,
-and plays its turns through `skill.recorder.record_turn`, exactly as `nemo-video say
+and plays its turns through `skill.transcripts.recorder.record_turn`, exactly as `nemo-video say
 --record` does. Run it after an intended change of behaviour, read `git diff`, commit.
 Rendering is real (ffmpeg), so a full run takes a few minutes. The transcripts not
 listed here (`hand-*.yaml`) are written by hand and never touched by this script.
@@ -26,12 +26,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from skill.config import DEFAULT_WEB_URL, Settings, Timings  # noqa: E402
-from skill.conversation import ConversationStore  # noqa: E402
-from skill.output import CollectedOutput  # noqa: E402
-from skill.recorder import record_turn  # noqa: E402
+from skill.common.config import DEFAULT_WEB_URL, Settings, Timings  # noqa: E402
+from skill.common.output import CollectedOutput  # noqa: E402
+from skill.conversation.store import ConversationStore  # noqa: E402
 from skill.standin.server import start_standin  # noqa: E402
-from skill.transcript import Turn  # noqa: E402
+from skill.transcripts.format import Turn  # noqa: E402
+from skill.transcripts.recorder import record_turn  # noqa: E402
 
 PHOTO = ROOT / "skill" / "standin" / "media" / "sample-photo.jpg"
 FILES = HERE / "files"
