@@ -4,8 +4,10 @@
     X-Skill-Version   `metadata.version` (a top-level `version` is accepted too)
     X-Skill-Platform  env SKILL_SOURCE; else where SKILL.md is installed: under
                       ~/.clawhub/ or beside a `.clawhub/origin.json` marker -> "clawhub",
-                      under ~/.cursor/skills/ or any `.cursor/skills/` folder -> "cursor";
-                      else "unknown"
+                      under ~/.cursor/skills/ or any `.cursor/skills/` folder -> "cursor",
+                      any `.claude/skills/` folder -> "claude-code", under ~/.openclaw/
+                      -> "openclaw"; else the host whose marker variable is in the
+                      environment (HOST_VARIABLES); else "unknown"
 
 The backend answers an export without them with 402, so nothing here is hard-coded:
 a renamed or re-versioned skill sends its own values.
@@ -25,6 +27,26 @@ from skill.common.errors import ConfigError
 from skill.common.resources import data_path
 
 CLAWHUB, CURSOR, UNKNOWN = "clawhub", "cursor", "unknown"
+CLAUDE_CODE, CODEX, OPENCLAW = "claude-code", "codex", "openclaw"
+
+# What each host sets in the environment of the commands it runs, most specific first
+# (Claude Code started in Cursor's terminal has both CLAUDECODE and CURSOR_TRACE_ID):
+#   OPENCLAW_SHELL   exec tool: "exec" (docs/help/environment.md, openclaw/openclaw)
+#   CODEX_THREAD_ID  every shell tool call; CODEX_SANDBOX ("seatbelt") and
+#                    CODEX_SANDBOX_NETWORK_DISABLED ("1") when sandboxed
+#                    (codex-rs/protocol/src/shell_environment.rs, core/src/spawn.rs)
+#   CLAUDECODE       "1" in shells Claude Code spawns (code.claude.com/docs/en/env-vars)
+#   CURSOR_AGENT     "1" in the agent's terminal (cursor.com/docs/agent/terminal)
+#   CURSOR_TRACE_ID  Cursor's integrated terminal (vercel/vercel packages/detect-agent)
+HOST_VARIABLES: tuple[tuple[str, str], ...] = (
+    ("OPENCLAW_SHELL", OPENCLAW),
+    ("CODEX_THREAD_ID", CODEX),
+    ("CODEX_SANDBOX", CODEX),
+    ("CODEX_SANDBOX_NETWORK_DISABLED", CODEX),
+    ("CLAUDECODE", CLAUDE_CODE),
+    ("CURSOR_AGENT", CURSOR),
+    ("CURSOR_TRACE_ID", CURSOR),
+)
 
 
 @dataclass(frozen=True)
@@ -92,10 +114,19 @@ def read_frontmatter(path: Path) -> dict[str, Any]:
 
 
 def detect_platform(skill_md: Path, env: Mapping[str, str], home: Path | None = None) -> str:
-    """SKILL_SOURCE, else the host whose install folder holds `skill_md`, else "unknown"."""
-    if env.get("SKILL_SOURCE"):
+    """SKILL_SOURCE, else the install folder's host, else the environment's, else "unknown"."""
+    if env.get("SKILL_SOURCE", "").strip():
         return env["SKILL_SOURCE"].strip()
-    home = home or Path.home()
+    return installed_under(skill_md, home or Path.home()) or host_from_env(env) or UNKNOWN
+
+
+def host_from_env(env: Mapping[str, str]) -> str | None:
+    """The host whose marker variable is set (non-empty) in `env`, if any."""
+    return next((host for name, host in HOST_VARIABLES if env.get(name, "").strip()), None)
+
+
+def installed_under(skill_md: Path, home: Path) -> str | None:
+    """The host whose skills folder holds `skill_md`, if any."""
     homes = {home.absolute(), home.resolve()}
     # A symlinked install (~/.cursor/skills/x -> /src/x) counts by either path.
     for path in dict.fromkeys((skill_md.absolute(), skill_md.resolve())):
@@ -107,4 +138,8 @@ def detect_platform(skill_md: Path, env: Mapping[str, str], home: Path | None = 
         # ~/.cursor/skills/ and a project's .cursor/skills/ alike.
         if any(f.name == "skills" and f.parent.name == ".cursor" for f in folders):
             return CURSOR
-    return UNKNOWN
+        if any(f.name == "skills" and f.parent.name == ".claude" for f in folders):
+            return CLAUDE_CODE
+        if any(path.is_relative_to(h / ".openclaw") for h in homes):
+            return OPENCLAW
+    return None

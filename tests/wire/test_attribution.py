@@ -43,11 +43,31 @@ def install(root: Path, relative: str, marker: str | None = None) -> Path:
         (f"work/{NAME}", None, {}, "unknown"),
         (f"home/src/{NAME}", None, {}, "unknown"),
         (f"work/skills/{NAME}", "work/.clawhub/lock.json", {}, "unknown"),
+        (f"work/project/.claude/skills/{NAME}", None, {}, "claude-code"),
+        (f"home/.claude/skills/{NAME}", None, {}, "claude-code"),
+        (f"home/.openclaw/skills/{NAME}", None, {}, "openclaw"),
+        (f"work/.agents/skills/{NAME}", None, {}, "unknown"),  # shared by many hosts
         (f"home/.cursor/skills/{NAME}", None, {"SKILL_SOURCE": "openclaw"}, "openclaw"),
         (f"work/{NAME}", None, {"SKILL_SOURCE": "terminal"}, "terminal"),
+        (f"work/{NAME}", None, {"SKILL_SOURCE": "  "}, "unknown"),
+        # the host's own variables, when the folder says nothing
+        (f"work/{NAME}", None, {"CLAUDECODE": "1"}, "claude-code"),
+        (f"work/{NAME}", None, {"CURSOR_AGENT": "1"}, "cursor"),
+        (f"work/{NAME}", None, {"CURSOR_TRACE_ID": "4f1c"}, "cursor"),
+        (f"work/{NAME}", None, {"CODEX_THREAD_ID": "019a-…"}, "codex"),
+        (f"work/{NAME}", None, {"CODEX_SANDBOX": "seatbelt"}, "codex"),
+        (f"work/{NAME}", None, {"CODEX_SANDBOX_NETWORK_DISABLED": "1"}, "codex"),
+        (f"work/{NAME}", None, {"OPENCLAW_SHELL": "exec"}, "openclaw"),
+        (f"work/{NAME}", None, {"CLAUDECODE": ""}, "unknown"),
+        # Claude Code started in Cursor's terminal: the inner host counts
+        (f"work/{NAME}", None, {"CLAUDECODE": "1", "CURSOR_TRACE_ID": "x"}, "claude-code"),
+        (f"work/{NAME}", None, {"CODEX_THREAD_ID": "t", "CLAUDECODE": "1"}, "codex"),
+        # the install folder, then the environment; SKILL_SOURCE above both
+        (f"home/.cursor/skills/{NAME}", None, {"CLAUDECODE": "1"}, "cursor"),
+        (f"work/{NAME}", None, {"SKILL_SOURCE": "mine", "CLAUDECODE": "1"}, "mine"),
     ],
 )
-def test_platform_by_install_location(
+def test_platform_by_install_location_and_environment(
     tmp_path: Path, where: str, marker: str | None, env: dict[str, str], platform: str
 ) -> None:
     skill_md = install(tmp_path, where, marker)
