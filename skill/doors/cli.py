@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The --host choices (skill.doors.installers.HOSTS, checked by a test): no import for --help.
+HOST_NAMES = ("agents", "claude-code", "claude-desktop", "codex", "cursor", "openclaw")
+
 if TYPE_CHECKING:
     from skill.common.errors import NemoError
     from skill.common.output import CollectedOutput
@@ -96,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH")
     cl.add_argument("--debug", action="store_true", help="show the rule that matched")
 
+    ins = cmd("install-skill", "install the skill (and its MCP server) for an agent host",
+              json_flag=False)  # fmt: skip
+    ins.add_argument("--host", required=True, choices=sorted(HOST_NAMES),
+                     help="the agent host to install for")  # fmt: skip
+    ins.add_argument("--project", action="store_true",
+                     help="install into this folder's project, not your home")  # fmt: skip
+    ins.add_argument("--link", action="store_true",
+                     help="link the skill folder instead of copying SKILL.md")  # fmt: skip
+
     cmd("standin", "run the local stand-in backend (simulated AI, real rendering); "
         "see `nemo-video standin --help`", json_flag=False)  # fmt: skip
     return p
@@ -130,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return replay_main(args.files, verbose=args.verbose)
     if args.command == "classify":
         return _classify(args)
+    if args.command == "install-skill":
+        return _install_skill(args)
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -152,6 +166,28 @@ def _classify(args: argparse.Namespace) -> int:
             print(f"instruction: {route.instruction}", file=sys.stderr)
         for url in route.urls:
             print(f"url: {url}", file=sys.stderr)
+    return 0
+
+
+def _install_skill(args: argparse.Namespace) -> int:
+    from skill.common.errors import ConfigError, InputError
+    from skill.conversation.templates import render
+    from skill.doors.installers import HOSTS, install
+
+    lang = "zh" if os.environ.get("LANG", "").startswith("zh") else "en"
+    host = HOSTS[args.host]
+    try:
+        steps = install(args.host, project=args.project, link=args.link)
+    except (ConfigError, InputError) as exc:
+        detail = {"detail": exc.message, "host": host.label, **exc.details}
+        print(render(exc.key, lang, **detail), file=sys.stderr)
+        return 4 if isinstance(exc, ConfigError) else 3
+    for step in steps:
+        print(render(step.key, lang, path=step.path, target=step.target))
+    changed = any(not step.key.endswith("_unchanged") for step in steps)
+    print(
+        render("install.restart" if changed else "install.nothing_changed", lang, host=host.label)
+    )
     return 0
 
 
