@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 import yaml
 from skills_ref.validator import validate
 
@@ -76,6 +77,14 @@ def test_openclaw_metadata(meta: dict[str, Any]) -> None:
     assert requires["bins"]
     # NEMO_TOKEN is optional (a free token is fetched): it must not be a hard requirement.
     assert "NEMO_TOKEN" not in (requires.get("env") or [])
+    # OpenClaw's uv installer runs `uv tool install <package>`: a registry name, the one
+    # pyproject.toml publishes, providing every required binary.
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert openclaw["install"] == [
+        {"id": "uv", "kind": "uv", "package": project["name"], "bins": requires["bins"],
+         "label": "Install the nemo-video command (uv)"}
+    ]  # fmt: skip
+    assert set(requires["bins"]) <= set(project["scripts"])
 
 
 def test_frontmatter_uses_block_style_only(block: str) -> None:
