@@ -13,6 +13,7 @@
     │   ├── HeartbeatTimeout       only heartbeats for too long (10 minutes by default)
     │   ├── TurnTimeout            the turn hit its hard cap (15 minutes by default)
     │   └── AgentError             the agent sent an error frame (either ADK shape)
+    │       └── Refused            a content filter stopped it before any tool ran
     ├── RenderError                a render job ended badly
     │   └── RenderFailed           the backend reported the job as failed
     └── APIError                   the backend answered with an error (HTTP status and/or body code)
@@ -126,6 +127,12 @@ class AgentError(StreamError):
     """The agent reported an error in the stream."""
 
     key = "error.agent"
+
+
+class Refused(AgentError):
+    """A content filter (SAFETY, RECITATION, ...) stopped the agent before it did anything."""
+
+    key = "error.refused"
 
 
 class RenderError(NemoError):

@@ -61,9 +61,12 @@ class CollectedOutput:
         self._streaming = False
         self.links.append(url)
 
-    def as_json(self, intent: str, error: dict[str, Any] | None) -> dict[str, Any]:
+    def as_json(
+        self, intent: str, error: dict[str, Any] | None, outcome: str = "replied"
+    ) -> dict[str, Any]:
         return {
             "intent": intent,
+            "outcome": outcome,
             "replies": [r.strip() for r in self.replies if r.strip()],
             "files": [str(p) for p in self.files],
             "links": list(self.links),

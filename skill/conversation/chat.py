@@ -29,6 +29,8 @@ from skill.common.errors import (
     AgentError,
     APIError,
     HeartbeatTimeout,
+    NemoError,
+    Refused,
     RequestTimeout,
     StreamDropped,
     StreamError,
@@ -41,7 +43,9 @@ from skill.common.output import Output
 from skill.common.resources import data_path
 from skill.conversation import gui, templates, timeline
 from skill.conversation.intents import compile_any, read_yaml
+from skill.conversation.outcome import REFUSALS, Ledger, Outcome, decide, reason_key
 from skill.wire.events import (
+    AdkEvent,
     AgentFailure,
     Malformed,
     MessageEnd,
@@ -69,18 +73,21 @@ class ChatClient(Protocol):
 class Phrases:
     temporary_issue: re.Pattern[str]
     sentence_end: re.Pattern[str]
+    question_end: re.Pattern[str]
 
 
 @cache
 def load_phrases(path: Path | None = None) -> Phrases:
     """intents/chat.yaml, validated like the other data files (file, line and key named)."""
     root, top = read_yaml(path or data_path("intents", "chat.yaml"))
-    fields = top.fields(root, ("temporary_issue", "sentence_end"))
+    fields = top.fields(root, ("temporary_issue", "sentence_end", "question_end"))
     issues, at = fields["temporary_issue"]
     end, end_at = fields["sentence_end"]
+    question, question_at = fields["question_end"]
     return Phrases(
         compile_any([(item.text(p), item) for p, item in at.items(issues)]),
         compile_any([(end_at.text(end), end_at)]),
+        compile_any([(question_at.text(question), question_at)]),
     )
 
 
@@ -91,6 +98,9 @@ class ChatResult:
     hints: tuple[str, ...]  # template keys telling the user what to say instead
     draft: dict[str, Any] | None  # the draft after the turn, when it could be read
     recovered: bool = False
+    outcome: Outcome = Outcome.REPLIED
+    note: str | None = None  # partial: the line saying what did not finish
+    error: NemoError | None = None  # partial: a backend error to tell after the note
 
 
 class ChatTurn:
@@ -118,13 +128,18 @@ class ChatTurn:
         self._hints: list[str] = []
         self._raw_ready_told = False
         self._last_said = 0.0
+        self._asking = False  # the agent's last message asks the user something
+        self._ledger, self._parser = Ledger(), TurnEvents()
 
     async def run(self, text: str, before_draft: Mapping[str, Any] | None) -> ChatResult:
+        """Stream the turn to its end and say how it ended; raise when nothing happened
+        (failed) or a filter refused it, return the result otherwise."""
         before = timeline.parse_draft(before_draft)
+        self._ledger, self._parser = Ledger(), TurnEvents()
         try:
             await self._stream(text, before)
-        except (AgentError, APIError):
-            self._flush(whole=True)  # show what the agent said before it failed
+        except APIError:  # before any stream began (HTTP status or envelope code)
+            self._flush(whole=True)
             raise
         except (StreamError, RequestTimeout) as exc:
             # The message reached the backend and may still be at work: never re-send.
@@ -137,26 +152,47 @@ class ChatTurn:
         draft = state.draft if state else None
         after = timeline.parse_draft(draft) if state else None
         changes = timeline.diff(before, after) if after is not None else ()
-        if not self._shown:
+        ending = self._ledger.ending(
+            said=self._shown, asked=self._asking, valid=self._parser.valid > 0,
+            broken=False, changed=bool(changes),
+        )  # fmt: skip
+        outcome = decide(ending)
+        log.info("chat.outcome", outcome=outcome.value, code=ending.failure and ending.failure.code)
+        failure = _agent_error(ending.failure) if ending.failure else None
+        if outcome in (Outcome.FAILED, Outcome.REFUSED):
+            raise failure if failure is not None else _nothing_done(ending.valid)
+        note = None
+        if outcome is Outcome.PARTIAL:
+            self._say(*timeline.describe_changes(changes, self.lang))
+            reason = self._t(reason_key(ending))
+            note = self._t("chat.partial", reason=reason, changed=bool(changes))
+            self._say(note)
+            failure = failure if isinstance(failure, APIError) else None
+        elif outcome in (Outcome.EDITED, Outcome.RUNNING):
             if changes:
                 self._say(*timeline.describe_changes(changes, self.lang))
-            elif self._held:
+            elif self._held and not self._shown:
                 for sentence in self._held:
                     self._show(sentence)
-            else:
+            elif not self._shown and outcome is Outcome.EDITED:
                 key = "chat.no_change" if after is not None else "chat.done_unverified"
                 self._say(self._t(key))
+        if outcome is Outcome.RUNNING:
+            self._say(self._t("chat.running"))
         if after is not None and not before.ready and after.ready:
             self._say(self._t("chat.all_tracks"), timeline.summarize(after, self.lang))
             self._actions = [a for a in self._actions if a != "state"]  # shown just now
-        return ChatResult(self._shown, tuple(self._actions), tuple(self._hints), draft)
+        actions = tuple(self._actions) if outcome.ok else ()
+        return ChatResult(
+            self._shown, actions, tuple(self._hints), draft, outcome=outcome, note=note,
+            error=failure,
+        )  # fmt: skip
 
     # -- the stream -------------------------------------------------------------------
 
     async def _stream(self, text: str, before: timeline.Timeline) -> None:
         queue: asyncio.Queue[object] = asyncio.Queue()
         pump = asyncio.create_task(self._pump(text, queue))
-        parser = TurnEvents()
         t = self.timings
         start = last_event = self._last_said = self.clock()
         try:
@@ -184,7 +220,8 @@ class ChatTurn:
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, ServerSentEvent)
-                for event in parser.parse(item):
+                for event in self._parser.parse(item):
+                    self._ledger.note(event)
                     if self._handle(event, before):
                         last_event = self.clock()
         finally:
@@ -199,8 +236,11 @@ class ChatTurn:
         except Exception as exc:  # handed to the reader, which raises it in the turn's task
             await queue.put(exc)
 
-    def _handle(self, event: object, before: timeline.Timeline) -> bool:
-        """React to one ADK event; True when it was real work, not a heartbeat."""
+    def _handle(self, event: AdkEvent, before: timeline.Timeline) -> bool:
+        """React to one ADK event; True when it was real work, not a heartbeat.
+
+        A failure is only noted (by the ledger): the stream is read to its end, since
+        ADK >= 2.2 cancels the agent's run when the client disconnects."""
         if isinstance(event, Text):
             self._pending += event.text
             self._flush(whole=False)
@@ -208,11 +248,15 @@ class ChatTurn:
         if isinstance(event, (MessageEnd, StateChange, ToolCall, ToolResult)):
             self._flush(whole=True)  # the agent's message so far is complete
             self._holding = False
+            if not isinstance(event, MessageEnd):
+                self._asking = False  # work after a question: it was not the last word
             if isinstance(event, StateChange):
                 self._maybe_raw_ready(event.delta, before)
             return True
         if isinstance(event, AgentFailure):
-            raise _agent_error(event)
+            self._flush(whole=True)
+            log.warning("chat.agent_failure", code=event.code, detail=event.message[:200])
+            return True
         if isinstance(event, Malformed):
             log.warning("chat.malformed_frame", preview=event.preview)
         return False
@@ -255,6 +299,7 @@ class ChatTurn:
             joined = self._open and not (_is_cjk(self._open) or _is_cjk(text[:1]))
             self.out.stream(" " + text if joined else text)
             self._shown, self._open = True, text[-1]
+            self._asking = self._asking or bool(self.phrases.question_end.search(text))
             self._last_said = self.clock()
 
     def _say(self, *lines: str) -> None:
@@ -271,13 +316,13 @@ class ChatTurn:
     async def _read_state(self) -> SessionState | None:
         try:
             return await self.client.state(self.sid)
-        except TransportError as exc:
+        except (TransportError, APIError) as exc:  # the turn's outcome stands without it
             log.warning("chat.state_unreadable", error=type(exc).__name__)
             return None
 
     async def _recover(self, before_draft: Mapping[str, Any] | None, exc: Exception) -> ChatResult:
-        """Never re-send: watch the state until the turn's work shows, else raise
-        StreamDropped whose line (chat.recovery_failed) offers a retry."""
+        """Never re-send: watch the state until the turn's work shows. Raise StreamDropped
+        (chat.recovery_failed offers a retry) only when no tool was seen at work."""
         reason = "timeout" if isinstance(exc, (TurnTimeout, HeartbeatTimeout)) else "dropped"
         self._say(self._t(f"chat.recovering_{reason}"))
         before = timeline.parse_draft(before_draft)
@@ -289,20 +334,41 @@ class ChatTurn:
             after = timeline.parse_draft(state.draft)
             lines = timeline.describe_changes(timeline.diff(before, after), self.lang)
             self._say(self._t("chat.recovered"), *(lines or [timeline.summarize(after, self.lang)]))
-            return ChatResult(True, (), (), state.draft, recovered=True)
+            return self._broken(state.draft, changed=True)
+        if self._ledger.worked:  # tools were at work: a retry could repeat paid work
+            return self._broken(None, changed=False)
         raise StreamDropped(
             f"{type(exc).__name__}; no change after {len(self.timings.recovery_waits)} state reads",
             key="chat.recovery_failed",
         )
 
+    def _broken(self, draft: dict[str, Any] | None, *, changed: bool) -> ChatResult:
+        ending = self._ledger.ending(
+            said=self._shown, asked=False, valid=True, broken=True, changed=changed
+        )
+        outcome = decide(ending)  # partial: work was seen, or the state changed
+        note = self._t("chat.partial", reason=self._t(reason_key(ending)), changed=changed)
+        self._say(note)
+        return ChatResult(True, (), (), draft, recovered=True, outcome=outcome, note=note)
 
-def _agent_error(event: AgentFailure) -> Exception:
+
+def _agent_error(event: AgentFailure) -> NemoError:
     code = event.code or ""
     digits = re.sub(r"\D", "", code)
     mapped = error_for(200, {"code": int(digits), "message": event.message}) if digits else None
     if mapped is not None and not isinstance(mapped, UnexpectedResponse):
         return mapped  # a backend code in the frame, e.g. 2001 out of credits
-    return AgentError(f"agent error {code}: {event.message}".strip(), agent_code=code or None)
+    detail = f"agent error {code}: {event.message}".strip()
+    if code.upper() in REFUSALS:
+        key = "error.refused_recitation" if "RECITATION" in code.upper() else None
+        return Refused(detail, key=key, agent_code=code)
+    return AgentError(detail, agent_code=code or None)
+
+
+def _nothing_done(valid: bool) -> StreamError:
+    if valid:
+        return AgentError("no text and no tool at work in the turn", key="chat.nothing_done")
+    return StreamError("the reply carried no valid ADK event", key="chat.no_stream")
 
 
 def _is_cjk(ch: str) -> bool:

@@ -29,6 +29,7 @@ from skill.common.errors import (
     InputError,
     NemoError,
     OutOfCredits,
+    Refused,
     RenderError,
     SessionNotFound,
     StreamError,
@@ -39,6 +40,7 @@ from skill.common.output import Output
 from skill.conversation import export as export_flow
 from skill.conversation import intents, media, templates, timeline
 from skill.conversation.chat import ChatResult, ChatTurn
+from skill.conversation.outcome import Outcome, outcome_of_error
 from skill.conversation.store import Conversation, ConversationStore
 from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
@@ -52,15 +54,29 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2, 3, 4
 
 @dataclass(frozen=True)
 class TurnOutcome:
+    """What a turn ended as: its intent, its outcome (skill/conversation/outcome.py) and
+    the error the user was told, if any. No outcome given: failed with an error, else replied."""
+
     intent: str
     error_code: str | None = None
     error_message: str | None = None
+    outcome: Outcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:
+            chosen = Outcome.FAILED if self.error_code is not None else Outcome.REPLIED
+            object.__setattr__(self, "outcome", chosen)
+
+    @property
+    def kind(self) -> Outcome:
+        assert self.outcome is not None
+        return self.outcome
 
     @property
     def exit_code(self) -> int:
-        if self.error_code is None:
+        if self.kind.ok:
             return EXIT_OK
-        return {"input": EXIT_INPUT, "config": EXIT_CONFIG}.get(self.error_code, EXIT_ERROR)
+        return {"input": EXIT_INPUT, "config": EXIT_CONFIG}.get(self.error_code or "", EXIT_ERROR)
 
     def error_json(self) -> dict[str, Any] | None:
         if self.error_code is None:
@@ -106,12 +122,11 @@ class Runtime:
                 await self._collect_pending()
                 await self._upload([c.path for c in checked], route.urls)
                 if route.instruction:
-                    await self._chat(route.instruction)
-                else:
-                    self._say("turn.uploaded_next")
+                    return replace(await self._chat(route.instruction), intent=intent)
+                self._say("turn.uploaded_next")
             else:
                 await self._collect_pending()
-                await self._run(intent, text)
+                return replace(await self._run(intent, text), intent=intent)
         except NemoError as exc:
             return self._failed(intent, exc)
         return TurnOutcome(intent)
@@ -129,7 +144,7 @@ class Runtime:
                     self._say("turn.nothing_pending")
             else:
                 await self._collect_pending()
-                await self._run(intent, "")
+                return replace(await self._run(intent, ""), intent=intent)
         except NemoError as exc:
             return self._failed(intent, exc)
         return TurnOutcome(intent)
@@ -148,7 +163,7 @@ class Runtime:
 
     # -- flows --------------------------------------------------------------------------
 
-    async def _run(self, intent: str, text: str) -> None:
+    async def _run(self, intent: str, text: str) -> TurnOutcome:
         if intent == "credits":
             await self._credits()
         elif intent == "state":
@@ -156,7 +171,8 @@ class Runtime:
         elif intent == "export":
             await self._export()
         else:
-            await self._chat(text)
+            return await self._chat(text)
+        return TurnOutcome(intent)
 
     async def _credits(self) -> None:
         c = await self.client.credits()
@@ -188,7 +204,7 @@ class Runtime:
             await self._with_session(lambda sid, u=url: self.client.upload_url(sid, u))  # type: ignore[misc]
             self._say("turn.uploaded", name=url.rsplit("/", 1)[-1] or url, count=1)
 
-    async def _chat(self, text: str) -> None:
+    async def _chat(self, text: str) -> TurnOutcome:
         conv = await self._session()
         try:
             result = await self._chat_once(conv, text)
@@ -197,10 +213,21 @@ class Runtime:
             result = await self._chat_once(conv, text)
         if result.draft is not None:
             self.store.update(lambda c: replace(c, draft=result.draft))
-        for action in result.actions:
-            await self._gui_action(action)
+        if result.outcome is Outcome.PARTIAL:
+            if result.error is None:
+                return TurnOutcome("chat", "partial", result.note, Outcome.PARTIAL)
+            line = self.error_line(result.error)  # e.g. out of credits half-way
+            self.out.reply(line)
+            return TurnOutcome("chat", self._code(result.error), line, Outcome.PARTIAL)
+        try:
+            for action in result.actions:  # each at most once (ChatTurn dedupes them)
+                await self._gui_action(action)
+        except NemoError as exc:  # the chat's work is done: never a reason to re-send it
+            failed = self._failed("chat", exc)
+            return replace(failed, outcome=Outcome.PARTIAL)
         for hint in result.hints:
             self._say(hint)
+        return TurnOutcome("chat", outcome=result.outcome)
 
     async def _chat_once(self, conv: Conversation, text: str) -> ChatResult:
         assert conv.session_id
@@ -278,8 +305,15 @@ class Runtime:
         log.info("turn.failed", intent=intent, error=type(exc).__name__, detail=exc.message)
         line = self.error_line(exc)
         self.out.reply(line)
-        code = (
-            "input" if isinstance(exc, InputError)
+        outcome = outcome_of_error(exc)
+        if outcome is Outcome.RUNNING:  # a render still going: nothing went wrong
+            return TurnOutcome(intent, outcome=outcome)
+        return TurnOutcome(intent, self._code(exc), line, outcome)
+
+    def _code(self, exc: NemoError) -> str:
+        return (
+            "refused" if isinstance(exc, Refused)
+            else "input" if isinstance(exc, InputError)
             else "config" if isinstance(exc, ConfigError)
             else str(exc.code) if isinstance(exc, APIError) and exc.code is not None
             else "network" if isinstance(exc, TransportError)
@@ -287,7 +321,6 @@ class Runtime:
             else "render" if isinstance(exc, RenderError)
             else "error"
         )  # fmt: skip
-        return TurnOutcome(intent, code, line)
 
     def error_line(self, exc: NemoError) -> str:
         ctx: dict[str, Any] = {"detail": exc.message, **exc.details}

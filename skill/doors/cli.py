@@ -41,8 +41,9 @@ environment:
 
 --json output (say, credits, status, upload, export):
   exactly one object on stdout:
-  {"intent": str, "replies": [str], "files": [path], "links": [url],
+  {"intent": str, "outcome": str, "replies": [str], "files": [path], "links": [url],
    "error": {"code": str, "message": str} | null}
+  outcome: replied | edited | asked | running (exit 0) | partial | refused | failed
 
 exit codes:
   0 done   1 backend or network error   2 bad command line
@@ -220,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     out: CollectedOutput | TerminalOutput = CollectedOutput() if json_mode else TerminalOutput()
     outcome = asyncio.run(_one(args, settings, store, out))
     if isinstance(out, CollectedOutput):
-        doc: dict[str, Any] = out.as_json(outcome.intent, outcome.error_json())
+        doc: dict[str, Any] = out.as_json(outcome.intent, outcome.error_json(), outcome.kind.value)
         print(json.dumps(doc, ensure_ascii=False))
     else:
         out.close()
@@ -258,7 +259,8 @@ def _config_failed(args: argparse.Namespace, exc: NemoError, json_mode: bool) ->
         if args.command == "say":
             intent = classify(args.text, args.file).intent
     error = {"code": "config", "message": line}
-    doc = {"intent": intent, "replies": [line], "files": [], "links": [], "error": error}
+    doc = {"intent": intent, "outcome": "failed", "replies": [line], "files": [], "links": [],
+           "error": error}  # fmt: skip
     print(json.dumps(doc, ensure_ascii=False))
     return 4
 

@@ -36,7 +36,8 @@ Placeholders such as `<token-1>` stand for secrets and values that differ betwee
         replies: [..., re: 'a (regular|full)match']   # the chat: exact lines or patterns
         saved: [re: 'nemovideo-\\d{8}-\\d{6}\\.mp4']     # files delivered, in the export folder
         links: [https://nemovideo.com/workspace/claim?ct=<claim-token-1>]
-        intent: chat                        # the turn's outcome (`say --json`)
+        intent: chat                        # what the message was routed to (`say --json`)
+        outcome: edited                     # how the turn ended (absent in older ones: not checked)
         error: '2001'                       # absent: none
 """
 
@@ -136,6 +137,7 @@ class Turn:
     links: tuple[Line, ...] = ()
     intent: str = ""
     error: str | None = None
+    outcome: str = ""  # "": recorded before outcomes existed, not compared
 
     @property
     def label(self) -> str:
@@ -228,7 +230,7 @@ def parse(doc: Any, where: str) -> Transcript:
 def _turn(at: _At) -> Turn:
     f = at.fields(
         optional=("say", "command", "files", "http", "replies", "saved", "links", "intent",
-                  "error"),
+                  "outcome", "error"),
     )  # fmt: skip
     if ("say" in f) == ("command" in f):
         raise at.fail("needs one of the keys say, command")
@@ -242,6 +244,7 @@ def _turn(at: _At) -> Turn:
         saved=_lines(f.get("saved")),
         links=_lines(f.get("links")),
         intent=f["intent"].text() if "intent" in f else "",
+        outcome=f["outcome"].text() if "outcome" in f else "",
         error=f["error"].text() if "error" in f and f["error"].value is not None else None,
     )
 

@@ -203,6 +203,7 @@ class Book:
             saved=tuple(self._line(s) for s in saved),
             links=tuple(self._line(u) for u in collected.links),
             intent=outcome.intent,
+            outcome=outcome.kind.value,
             error=outcome.error_code,
         )
         self.transcript = replace(t, headers=dict(headers or {}), turns=(*t.turns, done))

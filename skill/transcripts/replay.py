@@ -331,6 +331,8 @@ def chat_differences(
         found += line_diff(f"{where}, {name}", recorded, actual)
     if turn.intent != outcome.intent:
         found.append(f"{where}, intent: recorded {turn.intent!r}, replay {outcome.intent!r}")
+    if turn.outcome and turn.outcome != outcome.kind.value:
+        found.append(f"{where}, outcome: recorded {turn.outcome!r}, replay {outcome.kind.value!r}")
     if turn.error != outcome.error_code:
         found.append(f"{where}, error: recorded {turn.error!r}, replay {outcome.error_code!r}")
     return found

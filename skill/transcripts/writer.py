@@ -45,6 +45,8 @@ def _turn_doc(t: Turn) -> dict[str, Any]:
         if lines:
             doc[key] = [{"re": x.regex} if isinstance(x, Pattern) else x for x in lines]
     doc["intent"] = t.intent
+    if t.outcome:
+        doc["outcome"] = t.outcome
     if t.error is not None:
         doc["error"] = t.error
     return doc

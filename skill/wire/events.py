@@ -13,16 +13,25 @@ stream"). `TurnEvents.parse()` turns each frame into zero or more typed events:
   that follows starts a new one (and is not glued to the last sentence).
 - `StateChange`: a non-empty `actions.stateDelta`.
 - `Heartbeat`: a blank frame, or a JSON heartbeat object.
-- `AgentFailure`: `{"error": ...}` (ADK 1.x), or an event with `errorCode`/`errorMessage`
-  (ADK 2.x), whose `{"error": ..., "error_details": ...}` echo is then not reported again.
+- `LongRunning`: the ids an event lists in `longRunningToolIds` (tools that answer later).
+- `AgentFailure`: `{"error": ...}` (ADK 1.x, and the API server's last frame when the run
+  raised: `{"error": "<Type>: <msg>", "error_details": {...}}`, google/adk/cli/api_server.py
+  `run_agent_sse`), an event with `errorCode`/`errorMessage` (`LlmResponse.error_code`,
+  beside `content` and `finishReason` or alone), whose `{"error": ...}` echo is then not
+  reported again; a non-partial event whose `finishReason` is not STOP; a frame that is not
+  JSON but reads as an error; an agent text part that is itself an "Error: ..." line.
 - `Malformed`: a frame that is not a JSON object; parsing goes on.
 
+The same frame twice (same `id`, same bytes) is read once. Partial deltas and their
+aggregate share an id in ADK 2.13 but differ in content, so an id alone never drops an
+event. `valid` counts the ADK events read (heartbeats and malformed frames excluded).
 Unknown keys are ignored and missing ones tolerated everywhere.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -31,6 +40,8 @@ from skill.wire.sse import ServerSentEvent
 
 _PREVIEW_CHARS = 80
 _HEARTBEAT = "heartbeat"
+_FINISHED = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})  # a finishReason that is no failure
+_ERROR_TEXT = re.compile(r"\s*error\s*:", re.IGNORECASE)  # "Error: ...", a failure as text
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,11 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class LongRunning:
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AgentFailure:
     code: str | None
     message: str
@@ -79,7 +95,15 @@ class Malformed:
 
 
 AdkEvent: TypeAlias = (
-    Text | MessageEnd | ToolCall | ToolResult | StateChange | Heartbeat | AgentFailure | Malformed
+    Text
+    | MessageEnd
+    | ToolCall
+    | ToolResult
+    | StateChange
+    | LongRunning
+    | Heartbeat
+    | AgentFailure
+    | Malformed
 )
 
 
@@ -87,8 +111,11 @@ class TurnEvents:
     """Reads the frames of one chat turn, in order; make a new one per turn."""
 
     def __init__(self) -> None:
-        self._streamed = ""  # text shown from partial events since the last aggregate
+        self._streamed = ""  # text of the partial events since the last aggregate
+        self._shown = 0  # how much of it was emitted (the rest may be an "Error:" line)
         self._echo_due = False  # an errorCode event came: its {"error": ...} echo follows
+        self._seen: set[str] = set()  # frames with an id already read, byte for byte
+        self.valid = 0  # ADK events read so far
 
     def parse(self, sse: ServerSentEvent) -> list[AdkEvent]:
         if sse.event == _HEARTBEAT or not sse.data.strip():
@@ -98,9 +125,17 @@ class TurnEvents:
         except (ValueError, RecursionError):
             frame = None
         if not isinstance(frame, dict):
-            return [Malformed(sse.data[:_PREVIEW_CHARS])]
+            preview = sse.data.strip()[:_PREVIEW_CHARS]
+            if frame is None and re.search(r"\berror\b", preview, re.IGNORECASE):
+                return [AgentFailure(None, preview)]  # an error frame whose data is not JSON
+            return [Malformed(preview)]
         if _is_heartbeat(frame):
             return [Heartbeat()]
+        if isinstance(frame.get("id"), str):
+            if sse.data in self._seen:
+                return []  # an exact repeat of a frame already read
+            self._seen.add(sse.data)
+        self.valid += 1
         if frame.get("error") and frame.get("errorCode") is None:
             if self._echo_due:  # ADK 2.x repeats the errorCode event as a final frame
                 self._echo_due = False
@@ -115,8 +150,13 @@ class TurnEvents:
         from_agent = content.get("role") != "user"
 
         out: list[AdkEvent] = []
+        failed_as_text = None
         if from_agent:
-            out.extend(self._text(parts, partial))
+            for item in self._text(parts, partial):
+                if isinstance(item, AgentFailure):
+                    failed_as_text = item
+                else:
+                    out.append(item)
         for part in parts:
             call = part.get("functionCall")
             if isinstance(call, dict) and not partial:
@@ -129,32 +169,50 @@ class TurnEvents:
         delta = actions.get("stateDelta") if isinstance(actions, dict) else None
         if isinstance(delta, dict) and delta:
             out.append(StateChange(delta))
+        long_running = frame.get("longRunningToolIds")
+        if isinstance(long_running, list) and long_running:
+            out.append(LongRunning(tuple(str(i) for i in long_running)))
         code, message = frame.get("errorCode"), frame.get("errorMessage")
+        finish = frame.get("finishReason")
+        if code is None and not partial and isinstance(finish, str) and finish not in _FINISHED:
+            code = finish  # cut short with content: MAX_TOKENS, SAFETY, MALFORMED_FUNCTION_CALL
         if code is not None or message:
             code = None if code is None else str(code)
             out.append(AgentFailure(code, str(message or code)))
             self._echo_due = True
+        elif failed_as_text is not None:
+            out.append(failed_as_text)
         return out
 
     def _text(self, parts: list[dict[str, Any]], partial: bool) -> list[AdkEvent]:
+        """Text to show, and a failure when the agent's whole message is an "Error: ..." line.
+
+        Deltas that may still turn out to be such a line are held until they show
+        what they are, so an error text is never half-shown."""
         texts = [
             p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought")
         ]
         if partial:
             self._streamed += "".join(texts)
-            return [Text(t) for t in texts if t]
+            if _may_be_error(self._streamed):
+                return []
+            new, self._shown = self._streamed[self._shown :], len(self._streamed)
+            return [Text(new)] if new else []
         if not parts:  # not an aggregate: nothing to show, nothing to reset
             return []
-        whole, streamed = "".join(texts), self._streamed
-        self._streamed = ""
-        if not streamed:
-            new = whole
-        elif whole.startswith(streamed):
-            new = whole[len(streamed) :]
-        else:  # the deltas already showed this answer, worded differently: don't repeat it
-            new = ""
+        whole, shown = "".join(texts), self._streamed[: self._shown]
+        self._streamed, self._shown = "", 0
+        if not shown and _ERROR_TEXT.match(whole):
+            return [AgentFailure(None, whole.strip()[:_PREVIEW_CHARS])]
+        # deltas worded differently from their aggregate already showed this answer
+        new = whole[len(shown) :] if whole.startswith(shown) else ""
         end: list[AdkEvent] = [MessageEnd()] if whole else []
         return [Text(new), *end] if new else end
+
+
+def _may_be_error(text: str) -> bool:
+    start = text.lstrip().lower()
+    return "error:".startswith(start) or _ERROR_TEXT.match(text) is not None
 
 
 def _is_heartbeat(frame: dict[str, Any]) -> bool:

@@ -198,7 +198,6 @@ async def test_turn_cap() -> None:
     [
         ("Added the title. I encountered a temporary issue.", ["Added the title."]),
         ("Done. I encountered a temporary issue. Please try again.", ["Done."]),
-        ("I encountered a temporary issue.", ["I encountered a temporary issue."]),
         ("标题已添加。我遇到了临时问题。", ["标题已添加。"]),
     ],
 )
@@ -262,9 +261,15 @@ async def test_two_agent_messages_are_not_glued_together() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "where"),
     [
-        ("temporary_issue: ['(']\nsentence_end: 'x'\n", ":1: temporary_issue[0]"),
-        ("temporary_issue: []\n", ":1: (top): missing key 'sentence_end'"),
-        ("temporary_issue: []\nsentence_end: 'x'\nextra: 1\n", ":3: extra: unknown key"),
+        (
+            "temporary_issue: ['(']\nsentence_end: 'x'\nquestion_end: 'x'\n",
+            ":1: temporary_issue[0]",
+        ),
+        ("temporary_issue: []\nquestion_end: 'x'\n", ":1: (top): missing key 'sentence_end'"),
+        (
+            "temporary_issue: []\nsentence_end: 'x'\nquestion_end: 'x'\nextra: 1\n",
+            ":4: extra: unknown key",
+        ),
     ],
 )
 def test_broken_chat_phrases_name_file_line_and_key(

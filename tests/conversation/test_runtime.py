@@ -25,6 +25,7 @@ from skill.common.config import Settings, Timings, TokenStore
 from skill.common.output import CollectedOutput
 from skill.conversation import templates
 from skill.conversation.intents import classify
+from skill.conversation.outcome import Outcome
 from skill.conversation.runtime import Runtime, TurnOutcome
 from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin, start_standin
@@ -542,9 +543,10 @@ async def test_a_broken_stream_is_recovered_from_the_state_without_resending(
     session = await p.ready()
     timings = replace(TIMINGS, recovery_waits=(0.1,) * 5)
     out, outcome = await p.turn(CAPTION, timings=timings)
-    assert outcome.error_code is None
+    assert (outcome.kind, outcome.error_code) == (Outcome.PARTIAL, "partial")
     start = out.replies.index(t("chat.recovering_dropped"))
-    assert out.replies[start + 1 :] == [t("chat.recovered"), caption_added()]
+    partial = t("chat.partial", reason=t("chat.reason_broken"), changed=True)
+    assert out.replies[start + 1 :] == [t("chat.recovered"), caption_added(), partial]
     assert session.turns == 1  # the chat POST was made exactly once
     (account,) = p.world.accounts.values()
     assert account.available == 1000 - 50  # charged once
@@ -608,7 +610,7 @@ async def test_a_render_left_pending_is_collected_at_the_next_turn(make: Make) -
     p = await make(renderer=held_renderer)
     await p.ready()
     out, outcome = await p.turn("export", timings=replace(TIMINGS, render_deadline=0.0))
-    assert outcome.error_code == "render"
+    assert (outcome.kind, outcome.error_code, outcome.exit_code) == (Outcome.RUNNING, None, 0)
     assert out.replies[-1] == t("export.deadline", minutes=1) and not out.files
     (pending,) = p.store.load().pending
 

@@ -28,7 +28,7 @@ from skill.standin.render import SAMPLE_PHOTO
 WEB = "https://web.example"
 FAST = {"timing": {"heartbeat": 0.05, "generate": 0.05, "edit": 0.02, "frame_gap": 0,
                    "render_queue": 0.02}, "silent_edits": 0}  # fmt: skip
-KEYS = {"intent", "replies", "files", "links", "error"}
+KEYS = {"intent", "outcome", "replies", "files", "links", "error"}
 
 
 @dataclass
@@ -184,8 +184,8 @@ async def test_say_json_is_one_object_with_the_turns_lines(
 ) -> None:
     run = await cli("say", "credits", "--json")
     assert run.code == 0, run.stderr
-    assert run.doc == {"intent": "credits", "replies": [balance(standin)], "files": [],
-                       "links": [], "error": None}  # fmt: skip
+    assert run.doc == {"intent": "credits", "outcome": "replied", "replies": [balance(standin)],
+                       "files": [], "links": [], "error": None}  # fmt: skip
 
 
 async def test_say_without_json_prints_the_lines(cli: Cli, standin: RunningStandin) -> None:
@@ -202,6 +202,7 @@ async def test_exit_1_a_backend_error(tmp_path: Path) -> None:
     line = t("error.out_of_credits", register_url=f"{WEB}/register?bind={client_id}")
     assert run.doc["error"] == {"code": "2001", "message": line}
     assert run.doc["replies"][-1] == line and run.doc["intent"] == "chat"
+    assert run.doc["outcome"] == "failed"  # out of credits before any tool ran
 
 
 async def test_exit_1_an_unreachable_backend(offline: Cli) -> None:
@@ -221,8 +222,8 @@ async def test_exit_3_unusable_input_before_any_network_call(
     run = await offline(*args, "--json")
     line = t("upload.not_found", path="missing.jpg")
     assert run.code == 3
-    assert run.doc == {"intent": "upload", "replies": [line], "files": [], "links": [],
-                       "error": {"code": "input", "message": line}}  # fmt: skip
+    assert run.doc == {"intent": "upload", "outcome": "failed", "replies": [line], "files": [],
+                       "links": [], "error": {"code": "input", "message": line}}  # fmt: skip
     assert not (offline.folder / "config" / "token.json").exists()
 
 
