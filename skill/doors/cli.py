@@ -109,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--link", action="store_true",
                      help="link the skill folder instead of copying SKILL.md")  # fmt: skip
 
+    mcp = cmd("mcp", "run the MCP server (stdio; --http for streamable HTTP); needs the "
+              "'mcp' extra", json_flag=False)  # fmt: skip
+    mcp.add_argument("--http", metavar="[HOST:]PORT",
+                     help="serve streamable HTTP (host default 127.0.0.1)")  # fmt: skip
+    mcp.add_argument("--wait", type=float, default=45.0, metavar="SECONDS",
+                     help="return 'running' after this long (default 45)")  # fmt: skip
+    mcp.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
+    mcp.add_argument("--heartbeat", type=float, default=15.0, help=argparse.SUPPRESS)
+
     cmd("standin", "run the local stand-in backend (simulated AI, real rendering); "
         "see `nemo-video standin --help`", json_flag=False)  # fmt: skip
     return p
@@ -145,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _classify(args)
     if args.command == "install-skill":
         return _install_skill(args)
+    if args.command == "mcp":
+        return _mcp(args)
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -189,6 +200,38 @@ def _install_skill(args: argparse.Namespace) -> int:
     print(
         render("install.restart" if changed else "install.nothing_changed", lang, host=host.label)
     )
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from skill.common.config import Settings
+    from skill.common.errors import ConfigError
+    from skill.common.logs import configure_logging
+    from skill.conversation.templates import render
+
+    lang = "zh" if os.environ.get("LANG", "").startswith("zh") else "en"
+    if importlib.util.find_spec("mcp") is None:
+        print(render("mcp.not_installed", lang), file=sys.stderr)
+        return 4
+    from skill.doors.mcp import Desk, parse_listen, serve
+
+    listen = parse_listen(args.http) if args.http is not None else None
+    if args.http is not None and listen is None:
+        print(render("mcp.bad_listen", lang, value=args.http), file=sys.stderr)
+        return 2
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.config_dir, verbose=args.verbose)  # stderr: stdout is MCP's
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return 4
+    out_dir = _out_dir(args, settings)
+    if Path.cwd() == Path(Path.cwd().anchor) and not (args.out or settings.output_dir):
+        out_dir = Path.home() / "nemovideo-exports"  # hosts may start us in / (not writable)
+    name = args.conversation or os.environ.get("NEMO_CONVERSATION")
+    serve(Desk(settings, out_dir, name=name, wait=args.wait, heartbeat=args.heartbeat), listen)
     return 0
 
 
