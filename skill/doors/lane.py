@@ -29,6 +29,7 @@ import structlog
 from skill.common.errors import NemoError
 from skill.common.output import CollectedOutput
 from skill.conversation import templates, timeline
+from skill.conversation.outcome import Outcome
 from skill.conversation.runtime import Runtime, TurnOutcome
 
 HEARTBEAT = 15.0  # seconds without news before a "still working" notification
@@ -134,16 +135,18 @@ class Lane:
             job.before = self.runtime.store.load().draft
         try:
             job.result = await work(self.runtime)
-            job.outcome = "failed" if job.result.error_code else "replied"
+            job.outcome = job.result.kind.value
             return job.result
         except asyncio.CancelledError:
-            job.result, job.outcome = TurnOutcome(job.intent), "partial"
+            job.result = TurnOutcome(job.intent, outcome=Outcome.PARTIAL)
+            job.outcome = job.result.kind.value
             raise
         except Exception:  # a bug, not a user's problem: one line, never a traceback
             log.exception("lane.job_crashed", intent=job.intent)
             line = templates.render("error.generic", job.lang)
             job.out.reply(line)
-            job.result, job.outcome = TurnOutcome(job.intent, "error", line), "failed"
+            job.result = TurnOutcome(job.intent, "error", line)
+            job.outcome = job.result.kind.value
             return job.result
         finally:
             self.current = None
@@ -198,15 +201,16 @@ class Lane:
             out.reply(line)
         if running is not None:
             out.reply(self.running_line())
-            doc = out.as_json(intent or running.intent, None)
-            return {**doc, "outcome": "running", "next": {"tool": "wait_for_turn"}}
+            doc = out.as_json(intent or running.intent, None, Outcome.RUNNING.value)
+            return {**doc, "next": {"tool": "wait_for_turn"}}
         if not finished:
             out.reply(templates.render("mcp.nothing_running", self.runtime.lang))
-            return {**out.as_json(intent or "wait", None), "outcome": "replied", "next": None}
+            return {**out.as_json(intent or "wait", None), "next": None}
         last = finished[-1]
         error = last.result.error_json() if last.result else None
-        doc = out.as_json(intent or last.intent, error)
-        return {**doc, "outcome": last.outcome, "next": None}
+        doc = out.as_json(intent or last.intent, error, last.outcome or Outcome.REPLIED.value)
+        # a render that outlived its deadline: the next export collects it
+        return {**doc, "next": {"tool": "export"} if last.outcome == "running" else None}
 
     def running_line(self) -> str:
         job = next((j for j in self.jobs if not j.done), None)
@@ -227,7 +231,8 @@ class Lane:
             job.task.cancel()  # type: ignore[union-attr]
         await asyncio.wait([j.task for j in stopping if j.task is not None])
         for job in queued:  # never started: nothing of theirs reached the backend
-            job.outcome, job.result = "partial", TurnOutcome(job.intent)
+            job.result = TurnOutcome(job.intent, outcome=Outcome.PARTIAL)
+            job.outcome = job.result.kind.value
         lines = [templates.render("mcp.cancelled", lang)]
         if running is not None:
             lines += await self._done_by_then(running)

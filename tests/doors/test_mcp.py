@@ -54,7 +54,7 @@ class Session:
         assert set(doc) == {"intent", "outcome", "replies", "files", "links", "error", "next"}
         assert doc["outcome"] in OUTCOMES
         assert result.is_error == (doc["outcome"] == "failed")
-        assert (doc["next"] is not None) == (doc["outcome"] == "running")
+        assert doc["next"] == ({"tool": "wait_for_turn"} if doc["outcome"] == "running" else None)
         assert "Traceback" not in str(result.content)
         self.replies += [r for r in doc["replies"] if not still_working(r)]
         return doc
@@ -138,7 +138,7 @@ async def conversation(tmp_path: Path, session: Session, standin: RunningStandin
 
     # a silent edit: the runtime says what changed
     edit = await session.until_done("send_message", text='add a title "Hello" at the start')
-    assert edit["outcome"] == "replied", edit
+    assert edit["outcome"] == "edited", edit  # silent: the runtime says what changed
     assert any("Hello" in line for line in edit["replies"]), edit
 
     timeline = await session.until_done("get_timeline")
