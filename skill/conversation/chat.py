@@ -42,7 +42,7 @@ from skill.common.errors import (
 from skill.common.output import Output
 from skill.common.resources import data_path
 from skill.conversation import gui, templates, timeline
-from skill.conversation.intents import compile_any, read_yaml
+from skill.conversation.datafile import compile_any, read_yaml
 from skill.conversation.outcome import REFUSALS, Ledger, Outcome, decide, reason_key
 from skill.wire.events import (
     AdkEvent,

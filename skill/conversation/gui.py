@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from skill.common import resources
-from skill.conversation.intents import Spot, compile_any, read_yaml
+from skill.conversation.datafile import Spot, compile_any, expand, read_yaml
 
 ACTIONS = ("export", "state", "credits")
-_FRAGMENT = re.compile(r"\{([a-z_]+)\}")
 _WORD = re.compile(r"[^\W_]")
 # A sentence: the shortest text up to a terminator followed by a space or the end.
 _SENTENCE = re.compile(
@@ -82,7 +81,7 @@ def _load(path: Path) -> GuiRules:
     def compile_list(patterns: list[tuple[Any, Spot]], spot: Spot) -> re.Pattern[str]:
         if not patterns:  # an empty alternation would match everything
             raise spot.fail("expected at least one pattern")
-        return compile_any([(_expand(at.text(p), fragments, at), at) for p, at in patterns])
+        return compile_any([(expand(at.text(p), fragments, at), at) for p, at in patterns])
 
     def by_language(value: Any, spot: Spot) -> re.Pattern[str]:
         langs = spot.fields(value, (), ("en", "zh"))
@@ -115,15 +114,6 @@ def _load(path: Path) -> GuiRules:
         connectors=by_language(*doc["connectors"]),
         rules=tuple(rules),
     )
-
-
-def _expand(pattern: str, fragments: dict[str, str], spot: Spot) -> str:
-    def one(m: re.Match[str]) -> str:
-        if m.group(1) not in fragments:
-            raise spot.fail(f"unknown fragment {{{m.group(1)}}} (known: {', '.join(fragments)})")
-        return fragments[m.group(1)]
-
-    return _FRAGMENT.sub(one, pattern)
 
 
 # -- translating ----------------------------------------------------------------------------
