@@ -29,6 +29,7 @@ _WORD = re.compile(r"[^\W_]")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 _TRAILING = re.compile(r"[\s.!。！~…]+$")
 _NEVER = re.compile(r"(?!)")  # matches nothing: a routing file without clause rules
+_NO_TYPOS = Spelling((), frozenset(), 5)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Rules:
     rules: tuple[Rule, ...]
     split: re.Pattern[str] = _NEVER  # where a message breaks into clauses
     connectors: re.Pattern[str] = _NEVER  # "then", "so": trimmed from a later clause's start
-    spelling: Spelling = Spelling((), frozenset(), 5)
+    spelling: Spelling = _NO_TYPOS
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,9 @@ def explain(text: str, files: Sequence[Path] = (), *, rules: Rules | None = None
         at = vetoes[0] if vetoes else commands[-1] if commands else (said or [0])[0]
         decider, clause = deciders[at], clauses[at]
         others = [d for i, d in enumerate(deciders) if i != at]
-        runner_up = _next_other([*per_clause[at][1:], *others], decider)
+        candidates = [*per_clause[at][1:], *others]  # the catch-all only when nothing else
+        candidates.sort(key=lambda r: r is rules.rules[-1])
+        runner_up = _next_other(candidates, decider)
     return Explanation(
         _route(decider, text, urls, media, rules), clauses, clause, runner_up, corrected
     )

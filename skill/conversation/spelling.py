@@ -49,5 +49,5 @@ def one_edit(a: str, b: str) -> bool:
         i = diffs[0]
         return diffs == [i, i + 1] and a[i] == b[i + 1] and a[i + 1] == b[i]
     short, long = (a, b) if len(a) < len(b) else (b, a)
-    i = next((k for k, (x, y) in enumerate(zip(short, long)) if x != y), len(short))
+    i = next((k for k, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
     return short[i:] == long[i + 1 :]

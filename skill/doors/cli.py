@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("text")
     cl.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH")
     cl.add_argument("--debug", action="store_true", help="show the rule that matched")
+    cl.add_argument("--explain", action="store_true",
+                    help="print the deciding rule and clause, runner-up, typos read")  # fmt: skip
 
     ins = cmd("install-skill", "install the skill (and its MCP server) for an agent host",
               json_flag=False)  # fmt: skip
@@ -164,14 +166,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     from skill.common.errors import NemoError
-    from skill.conversation.intents import classify
+    from skill.conversation.intents import explain
 
     try:
-        route = classify(args.text, args.file)
+        how = explain(args.text, args.file)
     except NemoError as exc:
         print(exc.message, file=sys.stderr)
         return 4
+    route = how.route
     print(route.intent)
+    if args.explain:  # for developers tuning intents/routing.yaml
+        second = how.runner_up
+        print(f"rule: {route.rule} (in {how.clause!r})")
+        print(f"runner-up: {f'{second.id} ({second.intent})' if second else 'none'}")
+        print("clauses: " + " | ".join(repr(c) for c in how.clauses))
+        for typed, meant in how.corrected:
+            print(f"typo: {typed!r} read as {meant!r}")
     if args.debug:
         print(f"rule: {route.rule}", file=sys.stderr)
         if route.instruction:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from skill.common.errors import ConfigError
-from skill.conversation.intents import classify, load_rules
+from skill.conversation.intents import classify, explain, load_rules
 
 PHOTO = (Path("photo.jpg"),)
 
@@ -173,6 +173,15 @@ BROKEN = [
     (("  go:\n", "  url:\n"), 2, "terms.url"),
     (("terms:\n  go:\n", "terms:\n  go:\n    en: [x]\n  go:\n"), 4, "invalid YAML"),
     (("    intent: chat", "    intent: [chat"), 12, "invalid YAML"),
+    (("    en: [go]", "    en: ['{nowhere}']"), 3, "terms.go.en[0]"),
+    (("    intent: export\n", "    intent: export\n    veto: true\n"), 9, "rules[0].veto"),
+    (("  - id: rest\n", "  - id: rest\n    veto: maybe\n"), 11, "rules[1].veto"),
+    (("rules:\n", "typos:\n  shortest: 2\n  words: [going]\nrules:\n"), 7, "typos.shortest"),
+    (("rules:\n", "typos:\n  shortest: 5\n  words: [go]\nrules:\n"), 8, "typos.words"),
+    (("rules:\n", "typos:\n  shortest: 5\n  words: [Going]\nrules:\n"), 8, "typos.words"),
+    (("rules:\n", "clauses:\n  split: ['(']\n  connectors: {en: [then]}\nrules:\n"), 7,
+     "clauses.split[0]"),
+    (("rules:\n", "clauses:\n  split: [x]\nrules:\n"), 6, "clauses"),
 ]  # fmt: skip
 
 
@@ -194,3 +203,70 @@ def test_good_rules_file_routes(tmp_path: Path) -> None:
     rules = load_rules(path)
     assert classify("let's go", rules=rules).intent == "export"
     assert classify("going", rules=rules).intent == "chat"
+
+
+# -- the rule families of issue 14 --------------------------------------------------------
+
+# (message, intent, rule that decides): one or two per family, both languages
+FAMILIES = [
+    # balance and remaining phrasing
+    ("how much balance remains", "credits", "own-balance-question"),
+    ("is my balance empty?", "credits", "own-balance-question"),
+    ("账户里还有积分吗", "credits", "own-balance-question"),
+    # state asked as a question about the result
+    ("how's the edit looking at the moment", "state", "own-state-question"),
+    ("recap the tracks", "state", "own-state-question"),
+    ("时间线上现在有什么", "state", "own-state-question"),
+    # typos of command words (five letters or more)
+    ("exoprt pls", "export", "export"),
+    ("crdits", "credits", "credits"),
+    ("uplaod", "upload", "upload"),
+    ("make it look expert", "chat", "edit"),
+    # negation and deferral without "don't"
+    ("not ready to export yet", "chat", "negation"),
+    ("skip the download for now", "chat", "negation"),
+    ("暂时别导出", "chat", "negation"),
+    # the command word is the subject matter
+    ("a video about exporting", "chat", "subject"),
+    ("the shipping status shown as a caption", "chat", "subject"),
+    ("render the text in gold", "chat", "subject"),
+    ("end credits with the crew's names", "chat", "subject"),
+    ("to balance the audio, lower the music", "chat", "subject"),
+    ("做一个关于导出的视频", "chat", "subject"),
+    ("显示物流状态的字幕", "chat", "subject"),
+    # clauses: the last command decides, an edit anywhere keeps the commands away
+    ("is it finished? then export it", "export", "export"),
+    ("looks great — download it", "export", "export"),
+    ("好了吗？然后导出", "export", "export"),
+    ("cut the ending — then export", "chat", "edit"),
+    ("把音乐调小，然后导出", "chat", "edit"),
+    # a command needs the imperative, and export no hesitation
+    ("my download speed is terrible", "chat", "subject"),
+    ("I exported it yesterday", "chat", "chat"),
+    ("export it, if the music is fixed", "chat", "chat"),
+    ("帮我 export 一下", "export", "export"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "intent", "rule"), FAMILIES)
+def test_the_rule_families_route(text: str, intent: str, rule: str) -> None:
+    route = classify(text)
+    assert (route.intent, route.rule) == (intent, rule)
+
+
+def test_explain_names_the_clause_the_runner_up_and_the_typos() -> None:
+    how = explain("is it finished? then exoprt it")
+    assert how.clauses == ("is it finished?", "export it")
+    assert (how.route.intent, how.route.rule, how.clause) == ("export", "export", "export it")
+    assert how.runner_up is not None and how.runner_up.id == "question"
+    assert how.corrected == (("exoprt", "export"),)
+    vetoed = explain("add end credits — download it")
+    assert (vetoed.route.rule, vetoed.clause) == ("subject", "add end credits")
+    assert vetoed.runner_up is not None and vetoed.runner_up.intent == "export"
+    assert explain("hello").runner_up is None
+
+
+def test_a_whole_message_rule_decides_before_the_clauses() -> None:
+    how = explain("don't export yet — take this clip", [Path("d.mp4")])
+    assert (how.route.intent, how.route.rule, how.clause) == ("upload", "upload-file", how.clause)
+    assert how.route.instruction == "don't export yet — take this clip"

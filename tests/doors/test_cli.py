@@ -176,6 +176,18 @@ async def test_classify_prints_the_intent_and_with_debug_the_rule(
     assert not (offline.folder / "config").exists()  # no settings, no token, no network
 
 
+async def test_classify_explain_prints_rule_clause_runner_up_and_typos(offline: Cli) -> None:
+    run = await offline("classify", "--explain", "is it finished? then exoprt it")
+    assert run.code == 0 and run.stderr == ""
+    assert run.stdout.splitlines() == [
+        "export",
+        "rule: export (in 'export it')",
+        "runner-up: question (chat)",
+        "clauses: 'is it finished?' | 'export it'",
+        "typo: 'exoprt' read as 'export'",
+    ]
+
+
 # -- exit codes and the one JSON object ---------------------------------------------------------
 
 
