@@ -245,6 +245,10 @@ FAMILIES = [
     ("I exported it yesterday", "chat", "chat"),
     ("export it, if the music is fixed", "chat", "chat"),
     ("帮我 export 一下", "export", "export"),
+    # after a comma, only a remark that still addresses the tool
+    ("export pls, I need it for a meeting", "export", "export"),
+    ("credits, john and mary", "chat", "chat"),
+    ("download, the app icon bounces", "chat", "chat"),
 ]  # fmt: skip
 
 
