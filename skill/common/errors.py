@@ -15,7 +15,13 @@
     │   └── AgentError             the agent sent an error frame (either ADK shape)
     │       └── Refused            a content filter stopped it before any tool ran
     ├── RenderError                a render job ended badly
-    │   └── RenderFailed           the backend reported the job as failed
+    │   ├── RenderFailed           the backend reported the job as failed
+    │   ├── RenderLost             the backend no longer knows a render it had accepted
+    │   ├── RenderDeadline         the render outlived render_deadline (it keeps going, kept)
+    │   └── RenderWithoutFile      the job completed but no download gives its file
+    ├── DownloadError              the rendered file could not be fetched whole (render kept)
+    │   ├── NotAVideo              the answer was not the video: a web page, JSON, wrong signature
+    │   └── DownloadIncomplete     the body ended short of its length, even after one resume
     └── APIError                   the backend answered with an error (HTTP status and/or body code)
         ├── TokenExpired           code 1001
         ├── SessionNotFound        code 1002, or ADK's HTTP 404 on /run_sse
@@ -145,6 +151,42 @@ class RenderFailed(RenderError):
     """The backend reported the render job as failed."""
 
 
+class RenderLost(RenderError):
+    """The backend no longer knows a render it had accepted."""
+
+    key = "export.lost"
+
+
+class RenderDeadline(RenderError):
+    """The render outlived `render_deadline`; it keeps going and stays pending."""
+
+    key = "export.deadline"
+
+
+class RenderWithoutFile(RenderError):
+    """The render completed on the server, but neither its URL nor the fallback gave a file."""
+
+    key = "export.no_file"
+
+
+class DownloadError(NemoError):
+    """The rendered file could not be fetched whole; the render stays collectable."""
+
+    key = "export.download_failed"
+
+
+class NotAVideo(DownloadError):
+    """The download answered with something that is not the video."""
+
+    key = "export.not_a_video"
+
+
+class DownloadIncomplete(DownloadError):
+    """The file's body ended short of its announced length, also after one Range resume."""
+
+    key = "export.incomplete"
+
+
 class APIError(NemoError):
     """The backend answered with an error.
 
@@ -238,6 +280,15 @@ class RateLimited(APIError):
     def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+    def tell(self, *, waited: float | None, asked: float) -> None:
+        """Name what really happened: `waited` seconds before the retry, or (when the
+        backend asked for a wait too long to sit through) the `minutes` it asked for."""
+        if waited is not None:
+            self.details["waited"] = round(waited)
+        else:
+            self.key = "error.rate_limited_later"
+            self.details["minutes"] = max(1, round(asked / 60))
 
 
 class ServerError(APIError):

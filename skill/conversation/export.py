@@ -1,12 +1,17 @@
 """The export flow: draft → render job → MP4 on disk → browser link.
 
-    export ── state (draft ready?) ── write pending ── submit ── poll ─┬─ completed ── download
-                                                                      └─ failed ── one retry, new id
+    export ── state (draft ready?) ── journal ─┬─ delivered, file on disk ── hand it back
+                                               ├─ pending, same draft ────── collect it
+                                               └─ neither ── write pending ── submit ── poll ─┐
+                      download ── verified .part ── rename ── delivered ◄── completed ◄──────┘
 
-A render is written to the conversation as pending *before* it is submitted and
-removed only once its MP4 is on disk, so a crash, Ctrl-C or deadline never orphans
-it: `resume()` (run at the start of every turn, and by `nemo-video export --resume`)
-picks it up from its recorded id and folder.
+The render journal (see `journal`) is the single source of truth: an entry is written
+*before* its submit and turns into a delivery, keyed by a hash of the draft and the
+output options, only once the MP4 is on disk. So a crash, Ctrl-C, kill -9 or deadline
+never orphans a render nor submits a second one: the next `export` of the same draft
+collects the pending render or hands back the MP4 already delivered. `resume()` (run at
+the start of every other turn, and by `nemo-video export --resume`) collects whatever
+is pending, into the folder each was meant for.
 
 Decisions:
 - The draft is read from the backend (the truth); when that read fails the export
@@ -15,8 +20,10 @@ Decisions:
 - A submit the backend rejected (any APIError, 402 included) removes the pending entry;
   a submit whose answer was lost (TransportError) keeps it as "submitting", and the next
   resume asks the backend about it (unknown → dropped quietly).
-- `export()` while a render of the same session is still pending collects that render
-  instead of submitting a second one.
+- The file's name is written to the entry before its download opens it, so a killed
+  download's `.part` is found and removed by the next export, which reuses the name; a
+  name that exists already was renamed into place whole (only a verified file is).
+- A download that fails (not a video, cut short twice, no file) keeps the render pending.
 - Polls start at `render_poll_first` and grow ×1.5 up to `render_poll_max` (the seed's
   30 s), until `render_deadline`; then the render is left running and kept pending.
 """
@@ -24,47 +31,33 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
 
 import structlog
 
-from skill.common.config import Settings, Timings
+from skill.common.config import Timings
 from skill.common.errors import (
     APIError,
     InputError,
     NemoError,
-    RenderError,
+    RenderDeadline,
     RenderFailed,
+    RenderLost,
+    RenderWithoutFile,
     TransportError,
 )
 from skill.common.output import Output
-from skill.conversation import templates, timeline
-from skill.conversation.store import Conversation, ConversationStore, PendingRender
+from skill.conversation import journal, templates, timeline
+from skill.conversation.outputs import check_folder, file_name, free_path
+from skill.conversation.store import Conversation, ConversationStore, Delivered, PendingRender
 from skill.wire import protocol
 from skill.wire.protocol import ClaimToken, RenderJob, SessionState
 
 log = structlog.get_logger("nemo.export")
-
-
-class RenderLost(RenderError):
-    """The backend no longer knows a render it had accepted."""
-
-    key = "export.lost"
-
-
-class RenderDeadline(RenderError):
-    """The render outlived `render_deadline`; it keeps going and stays pending."""
-
-    key = "export.deadline"
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -72,9 +65,7 @@ Clock = Callable[[], float]
 Draft = Mapping[str, Any]
 
 GROWTH = 1.5  # each poll waits this much longer than the one before, up to render_poll_max
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_PART_STALE_S = 300.0  # a .part file untouched this long was left by a dead process
+_NO_FILE = (404, 409, 410)  # a download answer that means "there is no file"
 
 
 class RenderClient(Protocol):
@@ -113,29 +104,35 @@ async def export(
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.time,
 ) -> ExportResult:
-    """Render the conversation's draft and deliver the MP4 to `out_dir`."""
+    """Deliver the conversation's draft as an MP4 in `out_dir`, rendering it only when the
+    journal has neither a delivery nor a pending render of the same draft."""
     flow = _Flow(client, store, lang, output, timings, web_url, sleep, clock)
     conv = store.load()
     if not conv.session_id:
         raise InputError("no backend session yet", key="export.no_session")
-    waiting = [p for p in conv.pending if p.session_id == conv.session_id]
-    if waiting:
-        flow.say("export.resuming", count=len(waiting))
-        delivered = []
-        for entry in waiting:
-            try:
-                delivered.append(await flow.follow(entry, wait=True))
-            except RenderLost as exc:  # gone on the server: render afresh below
-                flow.say_error(exc)
-        if found := [r for r in delivered if r is not None]:
-            return found[-1]
-    _check_folder(out_dir, "export.bad_folder")
-    draft = (await client.state(conv.session_id)).draft
-    store.update(lambda c: replace(c, draft=draft))
+    sid = conv.session_id
+    check_folder(out_dir, "export.bad_folder")
+    journal.clear_leftovers(conv)
+    draft = (await client.state(sid)).draft
+    conv = store.update(lambda c: replace(c, draft=draft))
     if draft is None or not timeline.parse_draft(draft).ready:
         raise InputError("the draft has no track with segments", key="export.nothing_to_export")
+    key = journal.draft_key(draft)
+    if done := journal.delivered(conv, key):
+        return await flow.hand_back(conv, done)
+    same = journal.same_draft(conv, key, sid)
+    for entry in [p for p in conv.pending if p not in same]:  # other drafts: ask once
+        await flow.collect(entry)
+    if same:
+        flow.say("export.resuming", count=len(same))
+        for entry in same:
+            try:
+                if result := await flow.follow(entry, wait=True, draft=draft):
+                    return result
+            except RenderLost as exc:  # gone on the server: render afresh below
+                flow.say_error(exc)
     flow.say("export.starting")
-    entry = await flow.submit(conv.session_id, draft, out_dir, attempt=1)
+    entry = await flow.submit(sid, draft, out_dir, attempt=1, key=key)
     result = await flow.follow(entry, wait=True, check_now=False, draft=draft)
     assert result is not None  # with wait=True follow delivers or raises
     return result
@@ -160,64 +157,18 @@ async def resume(
     are still rendering; an error becomes a line, never a failed turn.
     """
     flow = _Flow(client, store, lang, output, timings, web_url, sleep, clock)
+    conv = store.load()
+    journal.clear_leftovers(conv)
     results: list[ExportResult] = []
-    for entry in store.load().pending:
+    for entry in conv.pending:
         if wait:
             flow.say("export.resuming", count=1)
-        try:
-            result = await flow.follow(entry, wait=wait)
-        except NemoError as exc:
-            if wait:
-                raise
-            log.warning("export.collect_failed", render_id=entry.render_id, error=exc.message)
-            if not isinstance(exc, TransportError):  # unreachable: kept, tried again next turn
-                flow.say_error(exc)
-            continue
+            result = await flow.follow(entry, wait=True)
+        else:
+            result = await flow.collect(entry)
         if result is not None:
             results.append(result)
     return results
-
-
-def default_out_dir(settings: Settings, cwd: Path) -> Path:
-    """NEMO_OUTPUT_DIR, else `nemovideo-exports/` in the working folder (`--out` wins over
-    both; the caller handles it)."""
-    return settings.output_dir or cwd / "nemovideo-exports"
-
-
-def file_name(url: str, render_id: str, submitted_at: float) -> str:
-    """A safe local name for the MP4: the server's file name reduced to [A-Za-z0-9._-]
-    when it says something, else `nemovideo-<YYYYmmdd-HHMMSS>.mp4`."""
-    raw = unquote(urlsplit(url).path).replace("\\", "/").rsplit("/", 1)[-1]
-    stem, ext = os.path.splitext(raw)
-    ext = ext.lower() if ext.lower() in VIDEO_EXTENSIONS else ".mp4"
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    safe = _UNSAFE.sub("-", ascii_stem).strip("-._")[:80].rstrip("-._")
-    if not safe or safe.lower() == "download" or render_id in safe:
-        stamp = datetime.fromtimestamp(submitted_at).strftime("%Y%m%d-%H%M%S")
-        safe = f"nemovideo-{stamp}"
-    return safe + ext
-
-
-def free_path(folder: Path, name: str, now: float) -> Path:
-    """`folder/name`, or `name-2`, `name-3`… when taken by a file or a live download."""
-    stem, ext = os.path.splitext(name)
-    n = 1
-    while True:
-        path = folder / (name if n == 1 else f"{stem}-{n}{ext}")
-        part = path.with_name(path.name + ".part")
-        busy = part.exists() and now - part.stat().st_mtime < _PART_STALE_S
-        if not path.exists() and not busy:
-            return path
-        n += 1
-
-
-def _check_folder(folder: Path, key: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(13, "not writable")
-    except OSError as exc:
-        raise InputError(f"{folder}: {exc.strerror}", key=key, folder=str(folder)) from None
 
 
 def _not_found(exc: APIError) -> bool:
@@ -246,12 +197,38 @@ class _Flow:
         except NemoError:  # a key without a line here: say the render is kept
             self.say("export.kept")
 
-    def _set_status(self, render_id: str, status: str) -> None:
+    def _set_status(self, render_id: str, status: str, **more: Any) -> None:
         def change(c: Conversation) -> Conversation:
-            jobs = (replace(p, status=status) if p.render_id == render_id else p for p in c.pending)
+            jobs = (
+                replace(p, status=status, **more) if p.render_id == render_id else p
+                for p in c.pending
+            )
             return replace(c, pending=tuple(jobs))
 
         self.store.update(change)
+
+    async def collect(self, entry: PendingRender) -> ExportResult | None:
+        """Ask once and deliver when finished; an error becomes a line (kept when the
+        backend is unreachable: tried again next turn), never a failed turn."""
+        try:
+            return await self.follow(entry, wait=False)
+        except NemoError as exc:
+            log.warning("export.collect_failed", render_id=entry.render_id, error=exc.message)
+            if not isinstance(exc, TransportError):
+                self.say_error(exc)
+            return None
+
+    async def hand_back(self, conv: Conversation, done: Delivered) -> ExportResult:
+        """The draft is unchanged since `done` was delivered: its MP4, no new render."""
+        path = Path(done.path)
+        log.info("export.unchanged", render_id=done.render_id)
+        self.out.file(path)
+        self.say(
+            "export.unchanged", name=path.name, folder=str(path.parent),
+            size_mb=round(done.size / 1e6, 1),
+        )  # fmt: skip
+        link = await self._link(conv, done.session_id)
+        return ExportResult(path, done.size, done.render_id, link)
 
     def _new_id(self, taken: set[str]) -> str:
         ms = int(self.clock() * 1000)
@@ -260,13 +237,19 @@ class _Flow:
         return f"render_{ms}"
 
     async def submit(
-        self, session_id: str, draft: Draft, out_dir: Path, *, attempt: int, replaces: str = ""
+        self,
+        session_id: str,
+        draft: Draft,
+        out_dir: Path,
+        *,
+        attempt: int,
+        key: str,
+        replaces: str = "",
     ) -> PendingRender:
         """Write the pending entry, then submit; the entry it replaces goes in the same write."""
         taken = {p.render_id for p in self.store.load().pending} | {replaces}
-        entry = PendingRender(
-            self._new_id(taken), session_id, str(out_dir), self.clock(), attempt, "submitting"
-        )
+        rid = self._new_id(taken)
+        entry = PendingRender(rid, session_id, str(out_dir), self.clock(), attempt, draft_key=key)
         self.store.update(lambda c: c.with_pending(entry).without_pending(replaces))
         try:
             await self.client.submit_render(entry.render_id, session_id, draft)
@@ -304,8 +287,9 @@ class _Flow:
         if draft is None:
             draft = (await self.client.state(entry.session_id)).draft or {}
         out_dir, attempt = Path(entry.out_dir), entry.attempt + 1
+        key = journal.draft_key(draft)
         retry = await self.submit(
-            entry.session_id, draft, out_dir, attempt=attempt, replaces=entry.render_id
+            entry.session_id, draft, out_dir, attempt=attempt, key=key, replaces=entry.render_id
         )
         return await self.follow(retry, wait=wait, check_now=False, draft=draft)
 
@@ -348,12 +332,16 @@ class _Flow:
             delay = min(delay * GROWTH, t.render_poll_max)
 
     async def _deliver(self, entry: PendingRender, job: RenderJob) -> ExportResult:
+        folder = Path(entry.out_dir)
+        if journal.file_size(entry.dest) is not None:  # renamed whole; journal update lost
+            return await self._delivered(entry, Path(entry.dest))
         fallback = protocol.render_download_path(entry.render_id)
         url = job.url or fallback
-        self._set_status(entry.render_id, "downloading")
-        folder = Path(entry.out_dir)
-        _check_folder(folder, "export.cannot_save")
-        dest = free_path(folder, file_name(url, entry.render_id, entry.submitted_at), time.time())
+        check_folder(folder, "export.cannot_save")
+        dest = Path(entry.dest) if entry.dest else None
+        if dest is None or not dest.parent.samefile(folder):
+            dest = free_path(folder, file_name(url, entry.render_id, entry.submitted_at))
+        self._set_status(entry.render_id, "downloading", dest=str(dest))  # before the .part
         label = templates.render("export.downloading", self.lang, name=dest.name)
 
         def progress(done: int, total: int | None) -> None:
@@ -367,14 +355,20 @@ class _Flow:
                     raise
                 log.warning("export.url_refused", render_id=entry.render_id, error=exc.message)
                 path = await self.client.download(fallback, dest, progress)
+        except APIError as exc:
+            if exc.status in _NO_FILE or exc.code in _NO_FILE:
+                raise RenderWithoutFile(f"{entry.render_id}: {exc.message}") from None
+            raise
         except OSError as exc:
             raise InputError(
                 f"{folder}: {exc.strerror}", key="export.cannot_save", folder=str(folder)
             ) from None
-        conv = self.store.update(
-            lambda c: replace(c.without_pending(entry.render_id), exports=(*c.exports, str(path)))
-        )
-        size = path.stat().st_size
+        return await self._delivered(entry, path)
+
+    async def _delivered(self, entry: PendingRender, path: Path) -> ExportResult:
+        size = journal.file_size(str(path)) or 0
+        done = Delivered(entry.render_id, entry.session_id, entry.draft_key, str(path), size)
+        conv = self.store.update(lambda c: c.without_pending(entry.render_id).with_delivered(done))
         log.info("export.delivered", render_id=entry.render_id, bytes=size)
         self.out.file(path)
         self.say(

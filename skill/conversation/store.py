@@ -2,7 +2,9 @@
 
 Agent hosts run one command per turn, so everything a later turn needs is kept in
 `<config>/conversations/<name>.json`: the backend session, the last draft seen,
-and every render that was submitted but not yet delivered. The default name is
+and the render journal: every render written down before it is submitted (`pending`,
+until its MP4 is on disk) and the last deliveries by draft (`delivered`), so the
+same draft is never rendered twice. The default name is
 derived from the working folder (one conversation per project folder); `--conversation
 NAME` or NEMO_CONVERSATION picks another.
 
@@ -27,6 +29,7 @@ from skill.common.errors import ConfigError
 from skill.common.storage import read_json, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+KEEP_DELIVERED = 20
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,19 @@ class PendingRender:
     submitted_at: float
     attempt: int = 1
     status: str = "submitting"  # submitting | submitted | downloading
+    draft_key: str = ""  # export.draft_key() of what it renders ("" in older files)
+    dest: str = ""  # the file it is being saved as, written before the download opens
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A render whose MP4 is on disk: what the same draft's next export hands back."""
+
+    render_id: str
+    session_id: str
+    draft_key: str
+    path: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class Conversation:
     draft: dict[str, Any] | None = None
     pending: tuple[PendingRender, ...] = ()
     exports: tuple[str, ...] = ()
+    delivered: tuple[Delivered, ...] = ()
     updated_at: float = field(default=0.0, compare=False)
 
     def with_pending(self, job: PendingRender) -> Conversation:
@@ -60,9 +77,16 @@ class Conversation:
     def without_pending(self, render_id: str) -> Conversation:
         return replace(self, pending=tuple(p for p in self.pending if p.render_id != render_id))
 
+    def with_delivered(self, entry: Delivered) -> Conversation:
+        """Record a delivery (the newest per draft first; the last KEEP_DELIVERED kept)."""
+        others = [d for d in self.delivered if d.draft_key != entry.draft_key]
+        kept = (entry, *others)[:KEEP_DELIVERED]
+        return replace(self, delivered=kept, exports=(*self.exports, entry.path))
+
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["pending"] = [asdict(p) for p in self.pending]
+        doc["delivered"] = [asdict(d) for d in self.delivered]
         doc["exports"] = list(self.exports)
         return doc
 
@@ -70,6 +94,7 @@ class Conversation:
     def from_json(cls, doc: Mapping[str, Any], path: Path) -> Conversation:
         try:
             pending = tuple(PendingRender(**p) for p in doc.get("pending") or ())
+            delivered = tuple(Delivered(**d) for d in doc.get("delivered") or ())
             draft = doc.get("draft")
             return cls(
                 name=str(doc["name"]),
@@ -79,6 +104,7 @@ class Conversation:
                 language=str(doc.get("language") or "en"),
                 draft=draft if isinstance(draft, dict) else None,
                 pending=pending,
+                delivered=delivered,
                 exports=tuple(str(e) for e in doc.get("exports") or ()),
                 updated_at=float(doc.get("updated_at") or 0.0),
             )
@@ -114,7 +140,8 @@ class ConversationStore:
         self.name = check_name(name)
         folder = config_dir / "conversations"
         self.path = folder / f"{name}.json"
-        self._lock = FileLock(str(folder / f"{name}.lock"), timeout=lock_timeout)
+        # 0600 like the conversation itself (the lock file says which conversations exist)
+        self._lock = FileLock(str(folder / f"{name}.lock"), timeout=lock_timeout, mode=0o600)
 
     def load(self) -> Conversation:
         doc = read_json(self.path)
@@ -148,6 +175,7 @@ class ConversationStore:
                 language=old.language,
                 pending=old.pending if keep_pending else (),
                 exports=old.exports,
+                delivered=old.delivered,
             )
 
         return self.update(fresh)

@@ -49,8 +49,10 @@ def credits(doc: Any) -> p.Credits:
     data = unwrap(doc)
     if not isinstance(data, Mapping) or "available" not in data:
         raise UnexpectedResponse("the credits answer has no data.available", path=p.CREDITS)
-    available, frozen = _int(data.get("available"), 0), _int(data.get("frozen"), 0)
-    return p.Credits(available, frozen, _int(data.get("total"), available + frozen))
+    available, frozen = _count(data.get("available")), _count(data.get("frozen"))
+    known = None if available is None or frozen is None else available + frozen
+    total = _count(data.get("total"))
+    return p.Credits(available, frozen, known if total is None else total)
 
 
 def state(doc: Any, path: str) -> p.SessionState:
@@ -194,6 +196,16 @@ def _int(value: Any, default: int) -> int:
         return int(float(value))
     except (TypeError, ValueError):
         return default
+
+
+def _count(value: Any) -> int | None:
+    """A count, or None when it is null, missing or not a number (unknown, not zero)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _list(value: Any) -> list[Any]:

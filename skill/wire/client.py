@@ -1,16 +1,18 @@
 """The NemoVideo API client: one typed async method per endpoint of the contract.
 
-Every request carries the attribution headers and `X-Client-Id`; authenticated ones
-also `Authorization: Bearer <token>`, and only to the API's own origin (a download
-from another host is a plain GET). Answers are unwrapped from the `{code, message,
-data}` envelope; an error, whether an HTTP status or a non-zero `code`, becomes the
-typed exception `errors.error_for()` picks.
+Requests to the API's own origin carry the attribution headers and `X-Client-Id`,
+authenticated ones also `Authorization: Bearer <token>`; a request to another host
+(a download) is a plain GET. Redirects (GET only, 5 hops) are followed here, not by
+aiohttp, so the headers are chosen again for each hop's host. Answers are unwrapped
+from the `{code, message, data}` envelope; an error, whether an HTTP status or a
+non-zero `code`, becomes the typed exception `errors.error_for()` picks.
 
 Retries, by cause:
 
 - 429, on any call: wait Retry-After (else `timings.rate_limit_wait`) and retry once;
   a refused request did nothing, so repeating it cannot double anything. A Retry-After
-  over four times that wait is not slept through: RateLimited is raised at once.
+  over four times that wait is not slept through: RateLimited is raised at once. The
+  error carries what really happened (`waited` seconds, or the `minutes` asked for).
 - 1001, on any authenticated call: re-acquire the anonymous token with the same client
   id and retry once. A rejected NEMO_TOKEN is raised: only its owner can renew it.
 - HTTP 400 on anonymous-token: a new client id, retried once.
@@ -43,10 +45,13 @@ from skill.common.config import Settings, StoredToken, TokenStore
 from skill.wire import answers
 from skill.wire import protocol as p
 from skill.wire.attribution import Attribution, load_attribution
-from skill.wire.sse import ServerSentEvent, SSEDecoder
-from skill.wire.transfer import DownloadProgress, UploadProgress, multipart_file, save_stream
+from skill.wire.sse import ServerSentEvent
+from skill.wire.stream import read_stream
+from skill.wire.transfer import DownloadProgress, UploadProgress, download, multipart_file
 
 log = structlog.get_logger("nemo.client")
+_REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_HOPS = 5
 
 
 class NemoClient:
@@ -172,32 +177,8 @@ class NemoClient:
             raise errors.UnexpectedResponse(
                 "expected an event stream, got JSON", status=resp.status
             )
-        decoder, events, finished, started = SSEDecoder(), 0, False, time.monotonic()
-        try:
-            while True:
-                try:
-                    chunk = await resp.content.readany()
-                except asyncio.TimeoutError:
-                    raise errors.StreamIdleTimeout(
-                        f"the chat stream sent nothing for {idle:g} s", idle_s=idle
-                    ) from None
-                except aiohttp.ClientError as exc:
-                    raise errors.StreamDropped(
-                        f"the chat stream broke off after {events} events ({type(exc).__name__})"
-                    ) from None
-                batch = decoder.feed(chunk) if chunk else decoder.close()
-                for event in batch:
-                    events += 1
-                    yield event
-                if not chunk:
-                    finished = True
-                    return
-        finally:
-            log.info("chat_stream", events=events, finished=finished, elapsed_ms=_ms(started))
-            if finished:
-                resp.release()
-            else:
-                resp.close()  # the consumer stopped early or the stream broke: drop it
+        async for event in read_stream(resp, idle):
+            yield event
 
     async def upload_file(
         self, session_id: str, path: Path, progress: UploadProgress | None = None
@@ -235,7 +216,7 @@ class NemoClient:
             "id": render_id,
             "sessionId": session_id,  # camelCase on this endpoint (contract)
             "draft": dict(draft),
-            "output": {"format": "mp4", "quality": "high"},
+            "output": dict(p.RENDER_OUTPUT),
         }
         doc = await self._json("POST", p.RENDER, safe=False, json=body)
         return answers.render_job(doc, render_id, default_status=p.RENDER_PENDING)
@@ -247,22 +228,26 @@ class NemoClient:
     async def download(
         self, url: str, dest: Path, progress: DownloadProgress | None = None
     ) -> Path:
-        """Stream `url` (absolute, or a path on the API) to `dest` via `<dest>.part`."""
+        """Fetch `url` (absolute, or a path on the API) into `dest`, verified (see transfer)."""
         timeout = aiohttp.ClientTimeout(
             total=None,
             sock_connect=self._timings.connect_timeout,
             sock_read=self._timings.request_timeout,
         )
-        identity = {"Accept-Encoding": "identity"}  # so Content-Length counts the file's bytes
-        resp, doc = await self._send(
-            "GET", url, safe=True, timeout=timeout, headers=identity, read=False
-        )
-        if doc is not None:
-            raise errors.UnexpectedResponse("expected a file, got JSON", status=resp.status)
-        try:
-            return await save_stream(resp, Path(dest), progress)
-        finally:
-            resp.release()
+        name = Path(dest).name
+
+        async def open_at(offset: int) -> aiohttp.ClientResponse:
+            headers = {"Accept-Encoding": "identity"}  # so Content-Length counts the file's bytes
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+            resp, doc = await self._send(
+                "GET", url, safe=True, timeout=timeout, headers=headers, read=False
+            )
+            if doc is not None:
+                raise errors.NotAVideo("expected a file, got JSON", name=name)
+            return resp
+
+        return await download(open_at, Path(dest), progress)
 
     async def claim_token(self, task_id: str, session_id: str) -> p.ClaimToken:
         body = {"task_id": task_id, "session_id": session_id}
@@ -293,16 +278,16 @@ class NemoClient:
         stream and release; a JSON answer is read so its envelope code is checked.
         """
         url = self._url(target)
-        own = url.origin() == self._api.origin()
-        auth = auth and own
         timeout = timeout or aiohttp.ClientTimeout(
             total=self._timings.request_timeout, sock_connect=self._timings.connect_timeout
         )
-        attempt = failures = 0
-        waited = reauthed = False
+        attempt = failures = hops = 0
+        waited: float | None = None
+        reauthed = False
         while True:
             attempt += 1
-            token = await self.ensure_token() if auth else None
+            own = url.origin() == self._api.origin()  # again after each redirect
+            token = await self.ensure_token() if auth and own else None
             sent_headers = (self._headers(token) if own else {}) | dict(headers or {})
             started = time.monotonic()
             where = {"method": method, "path": url.path, "attempt": attempt}
@@ -317,7 +302,14 @@ class NemoClient:
                     data=body() if body else None,
                     headers=sent_headers,
                     timeout=timeout,
+                    allow_redirects=False,  # followed below, so headers are chosen per host
                 )
+                if resp.status in _REDIRECTS and method == "GET" and hops < _MAX_HOPS:
+                    hops += 1
+                    resp.release()
+                    url = url.join(URL(resp.headers.get("Location", "")))
+                    log.info("redirect", **where, status=resp.status, host=url.host or "")
+                    continue
                 raw = b""
                 if read or not resp.ok or resp.content_type == "application/json":
                     try:
@@ -346,14 +338,15 @@ class NemoClient:
                         )
                     return resp, doc
                 error, retry = api_error, safe and isinstance(api_error, errors.ServerError)
-                if isinstance(api_error, errors.RateLimited) and not waited:
+                if isinstance(api_error, errors.RateLimited):
                     wait = self._timings.rate_limit_wait if retry_after is None else retry_after
-                    if wait <= 4 * self._timings.rate_limit_wait:
-                        waited = True
+                    if waited is None and wait <= 4 * self._timings.rate_limit_wait:
+                        waited = wait
                         log.info("retry", **where, reason="rate_limited", wait_s=wait)
                         await self._sleep(wait)
                         continue
-                if isinstance(api_error, errors.TokenExpired) and auth and not reauthed:
+                    api_error.tell(waited=waited, asked=wait)
+                if isinstance(api_error, errors.TokenExpired) and token and not reauthed:
                     reauthed = True
                     log.info("retry", **where, reason="token_expired")
                     await self._reacquire(token, api_error)

@@ -54,6 +54,7 @@ TOKEN_LIFETIME_S = 7 * 24 * 3600
 TRACKS, TRACK_TYPE, SEGMENTS, DURATION, META = "t", "tt", "sg", "d", "m"
 TRACK_VIDEO, TRACK_AUDIO, TRACK_TEXT = 0, 1, 7
 
+RENDER_OUTPUT = {"format": "mp4", "quality": "high"}  # the `output` every render submits
 RENDER_PENDING, RENDER_PROCESSING = "pending", "processing"
 RENDER_COMPLETED, RENDER_FAILED = "completed", "failed"
 
@@ -73,9 +74,11 @@ class Session:
 
 @dataclass(frozen=True)
 class Credits:
-    available: int
-    frozen: int
-    total: int
+    """None where the backend sent null or nothing: unknown, never zero."""
+
+    available: int | None
+    frozen: int | None
+    total: int | None
 
 
 @dataclass(frozen=True)
