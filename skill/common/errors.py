@@ -25,6 +25,7 @@
     └── APIError                   the backend answered with an error (HTTP status and/or body code)
         ├── TokenExpired           code 1001
         ├── SessionNotFound        code 1002, or ADK's HTTP 404 on /run_sse
+        │   └── SessionRefused     a chat post answered so, before any stream: nothing ran
         ├── OutOfCredits           code 2001
         ├── UnsupportedFileType    code 4001
         ├── FileTooLarge           code 4002 (or HTTP 413)
@@ -44,6 +45,7 @@ developers; what the user reads is always rendered from the template.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -236,6 +238,10 @@ class SessionNotFound(APIError):
     code_value = 1002
 
 
+class SessionRefused(SessionNotFound):
+    """The chat post was refused for an unknown session before any stream began."""
+
+
 class OutOfCredits(APIError):
     """The account has no credits left."""
 
@@ -284,8 +290,8 @@ class RateLimited(APIError):
     def tell(self, *, waited: float | None, asked: float) -> None:
         """Name what really happened: `waited` seconds before the retry, or (when the
         backend asked for a wait too long to sit through) the `minutes` it asked for."""
-        if waited is not None:
-            self.details["waited"] = round(waited)
+        if waited is not None:  # whole seconds, never rounded down to "at once"
+            self.details["waited"] = math.ceil(waited)
         else:
             self.key = "error.rate_limited_later"
             self.details["minutes"] = max(1, round(asked / 60))

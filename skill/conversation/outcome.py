@@ -29,8 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from skill.common.errors import Refused
-from skill.conversation.export import RenderDeadline
+from skill.common.errors import Refused, RenderDeadline
 from skill.wire.events import (
     AdkEvent,
     AgentFailure,

@@ -6,9 +6,11 @@
                      ├─ export ── render → poll → download → link
                      └─ chat ──── stream → GUI actions (export/state/credits) → hints
 
-Every turn first collects renders a previous process left behind. A lost backend
-session (1002) is replaced once and the call retried; every error ends as one line
-from `prompts/`, never a traceback.
+Every turn but an export first collects renders a previous process left behind (an
+export asks the render journal itself, so it never delivers one render and then submits
+another). A lost backend session (1002) is replaced once and the call retried, but for
+a chat turn only the steps before its post: a message is posted at most once. Every
+error ends as one line from `prompts/`, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from skill.common.config import Settings, TokenStore
 from skill.common.errors import (
     APIError,
     ConfigError,
+    DownloadError,
     InputError,
     NemoError,
     OutOfCredits,
     Refused,
     RenderError,
     SessionNotFound,
+    SessionRefused,
     StreamError,
     TransportError,
     UnsupportedFileType,
@@ -39,7 +43,7 @@ from skill.common.errors import (
 from skill.common.output import Output
 from skill.conversation import export as export_flow
 from skill.conversation import intents, media, templates, timeline
-from skill.conversation.chat import ChatResult, ChatTurn
+from skill.conversation.chat import ChatTurn
 from skill.conversation.outcome import Outcome, outcome_of_error
 from skill.conversation.store import Conversation, ConversationStore
 from skill.wire.attribution import load_attribution
@@ -125,7 +129,8 @@ class Runtime:
                     return replace(await self._chat(route.instruction), intent=intent)
                 self._say("turn.uploaded_next")
             else:
-                await self._collect_pending()
+                if intent != "export":  # export asks the render journal itself
+                    await self._collect_pending()
                 return replace(await self._run(intent, text), intent=intent)
         except NemoError as exc:
             return self._failed(intent, exc)
@@ -143,7 +148,8 @@ class Runtime:
                 if not results:
                     self._say("turn.nothing_pending")
             else:
-                await self._collect_pending()
+                if intent != "export":  # export asks the render journal itself
+                    await self._collect_pending()
                 return replace(await self._run(intent, ""), intent=intent)
         except NemoError as exc:
             return self._failed(intent, exc)
@@ -205,12 +211,23 @@ class Runtime:
             self._say("turn.uploaded", name=url.rsplit("/", 1)[-1] or url, count=1)
 
     async def _chat(self, text: str) -> TurnOutcome:
-        conv = await self._session()
+        """One message, taken by the backend at most once. A lost session (1002) is
+        replaced once and only the steps before the stream are retried: the state read,
+        and a post the backend *refused* (SessionRefused: ADK's 404 instead of a stream,
+        so nothing ran, like a 429). Once a stream has begun nothing is ever re-sent;
+        a failure after it is recovered by reading state (ChatTurn)."""
         try:
-            result = await self._chat_once(conv, text)
+            conv, before = await self._before_chat()
         except SessionNotFound:
-            conv = await self._session(renew=True)
-            result = await self._chat_once(conv, text)
+            conv, before = await self._before_chat(renew=True)
+        try:
+            result = await self._turn(conv).run(text, before)
+        except SessionRefused:
+            conv, before = await self._before_chat(renew=True)
+            try:
+                result = await self._turn(conv).run(text, before)
+            except SessionRefused as exc:  # a brand-new session refused too: say so
+                raise SessionRefused(exc.message, key="chat.session_lost_unsent") from None
         if result.draft is not None:
             self.store.update(lambda c: replace(c, draft=result.draft))
         if result.outcome is Outcome.PARTIAL:
@@ -229,20 +246,26 @@ class Runtime:
             self._say(hint)
         return TurnOutcome("chat", outcome=result.outcome)
 
-    async def _chat_once(self, conv: Conversation, text: str) -> ChatResult:
+    def _turn(self, conv: Conversation) -> ChatTurn:
         assert conv.session_id
-        turn = ChatTurn(
+        return ChatTurn(
             self.client, conv.session_id, lang=self.lang, output=self.out,
             timings=self.settings.timings, sleep=self.sleep,
         )  # fmt: skip
-        before = conv.draft
+
+    async def _before_chat(
+        self, *, renew: bool = False
+    ) -> tuple[Conversation, dict[str, Any] | None]:
+        """The session and the draft before the turn (for its diff); nothing is sent yet."""
+        conv = await self._session(renew=renew)
+        assert conv.session_id
         try:
-            before = (await self.client.state(conv.session_id)).draft
+            return conv, (await self.client.state(conv.session_id)).draft
         except SessionNotFound:
             raise  # the caller opens a new session and tries once more
         except NemoError as exc:  # the last draft seen stands in for the diff's "before"
             log.warning("chat.state_before_unreadable", error=type(exc).__name__)
-        return await turn.run(text, before)
+            return conv, conv.draft
 
     async def _gui_action(self, action: str) -> None:
         """What the agent told the user to click, done for them."""
@@ -319,6 +342,7 @@ class Runtime:
             else "network" if isinstance(exc, TransportError)
             else "stream" if isinstance(exc, StreamError)
             else "render" if isinstance(exc, RenderError)
+            else "download" if isinstance(exc, DownloadError)
             else "error"
         )  # fmt: skip
 

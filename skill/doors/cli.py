@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="attach a file (repeatable)")  # fmt: skip
     say.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
     say.add_argument("--record", type=Path, metavar="FILE",
-                     help="also append this turn to a transcript FILE")  # fmt: skip
+                     help="also append this turn to a transcript FILE (secrets become "
+                     "placeholders; their real values stay in <config>/recordings/, mode 0600)",
+                     )  # fmt: skip
 
     chat = cmd("chat", "interactive chat in the terminal", json_flag=False)
     chat.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")

@@ -37,7 +37,9 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"nmv_[A-Za-z0-9_-]{6,}"), "token"),
     (re.compile(r"clm_[A-Za-z0-9_-]{6,}"), "claim-token"),
     (re.compile(r"render_\d{10,}(?!\d)"), "render"),
-    (re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):\d+"), "host"),
+    # a loopback origin, with any userinfo (user:password@) in front of the host
+    (re.compile(r"https?://(?:[^/\s\"'<>@]+@)?(?:127\.0\.0\.1|localhost|\[::1\]):\d+"), "host"),
+    (re.compile(r"(?<=://)[^/\s\"'<>@:]+:[^/\s\"'<>@]+(?=@)"), "userinfo"),  # user:password
     (re.compile(_EDGE_BEFORE + UUID + _EDGE_AFTER), "id"),
 )
 # Recognised by the JSON key that holds them.
@@ -57,6 +59,7 @@ SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a bearer token", re.compile(r"Bearer\s", re.IGNORECASE)),
     ("a UUID (a client or session id?)", re.compile(UUID)),
     ("a loopback address with its port", re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\]):\d")),
+    ("a URL's user:password", re.compile(r"://[^/\s\"'<>@:]+:[^/\s\"'<>@]+@")),
     ("a signed URL", re.compile(r"[?&](?:X-Amz-[A-Za-z]+|Signature|Expires|Key-Pair-Id)=")),
 )
 

@@ -8,6 +8,10 @@ of this proxy, one per host, so that a download passes through it too and keeps
 going to "another host" (no Authorization, no attribution headers); in request bodies
 they are rewritten back before going upstream. Links to the web app are left alone.
 
+With `seed` (the transcript's path), each listener first tries a port derived from the
+seed and its upstream, so the rewritten URLs stay the same from one recorded turn to the
+next: a draft that did not change reads the same (the export flow keys renders by it).
+
 How an exchange ended: `close` (the server finished), `drop` (the upstream connection
 broke: the proxy breaks the runtime's connection the same way) or `client` (the
 runtime stopped reading, or was still reading when the turn ended).
@@ -16,6 +20,7 @@ runtime stopped reading, or was still reading when the turn ended).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -55,8 +60,9 @@ class Raw:
 
 
 class RecordingProxy:
-    def __init__(self, api_url: str, *, leave: tuple[str, ...] = ()) -> None:
+    def __init__(self, api_url: str, *, leave: tuple[str, ...] = (), seed: str = "") -> None:
         self.api = origin(api_url)
+        self._seed = seed
         self._api_path = URL(api_url).path.rstrip("/")
         self._leave = {origin(u).encode() for u in leave}
         self.exchanges: list[Raw] = []
@@ -98,11 +104,21 @@ class RecordingProxy:
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             self._runners.append(runner)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
+            try:
+                site = web.TCPSite(runner, "127.0.0.1", self._port(upstream))
+                await site.start()
+            except OSError:  # the seeded port is taken: any free one
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
             port = runner.addresses[0][1]
             self.listeners[upstream] = f"http://127.0.0.1:{port}"
             return self.listeners[upstream]
+
+    def _port(self, upstream: str) -> int:
+        if not self._seed:
+            return 0
+        digest = hashlib.sha256(f"{self._seed}|{upstream}".encode()).digest()
+        return 20000 + int.from_bytes(digest[:4], "big") % 20000
 
     async def _handle(self, request: web.Request, upstream: str) -> web.StreamResponse:
         raw = Raw(request.method, upstream, request.path_qs, dict(request.headers))

@@ -52,7 +52,9 @@ async def record_turn(
 ) -> TurnOutcome:
     """Run `turn` (its attachments as given, relative to the working folder) on the
     runtime and append it to the transcript at `path`; `title`/`about` for a new file.
-    A transcript that cannot be written is said on `output` and fails the turn ("config")."""
+    A transcript that cannot be opened fails the turn ("config") before it runs; one that
+    cannot be appended after the turn ran is said on `output`, and the turn's outcome
+    stands (a delivered export is not turned into a failure)."""
     attribution = load_attribution(env={"SKILL_SOURCE": settings.skill_source or ""})
     try:
         book = Book.open(path, settings, store, out_dir, attribution, title=title, about=about)
@@ -60,7 +62,7 @@ async def record_turn(
         return _unrecorded(output, "chat" if turn.kind == "say" else turn.text, exc)
     turn = replace(turn, files=tuple(book.relative(f) for f in turn.files))
     collected = CollectedOutput()
-    proxy = RecordingProxy(settings.api_url, leave=(settings.web_url,))
+    proxy = RecordingProxy(settings.api_url, leave=(settings.web_url,), seed=str(book.path))
     try:
         client = NemoClient(
             replace(settings, api_url=await proxy.start()),
@@ -74,8 +76,8 @@ async def record_turn(
         exchanges = await proxy.close()
     try:
         book.append(turn, exchanges, proxy, collected, outcome)
-    except ConfigError as exc:
-        return _unrecorded(output, outcome.intent, exc)
+    except ConfigError as exc:  # the turn itself stands (an export stays delivered): say so
+        output.reply(exc.message)
     return outcome
 
 

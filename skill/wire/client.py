@@ -170,9 +170,15 @@ class NemoClient:
             total=None, sock_connect=self._timings.connect_timeout, sock_read=idle
         )
         accept = {"Accept": "text/event-stream"}
-        resp, doc = await self._send(
-            "POST", p.RUN_SSE, safe=False, json=body, timeout=timeout, headers=accept, read=False
-        )
+        try:
+            resp, doc = await self._send(
+                "POST", p.RUN_SSE, safe=False, json=body, timeout=timeout, headers=accept,
+                read=False,
+            )  # fmt: skip
+        except errors.SessionNotFound as exc:  # answered instead of a stream: nothing ran
+            raise errors.SessionRefused(
+                exc.message, status=exc.status, request_id=exc.request_id
+            ) from None
         if doc is not None:
             raise errors.UnexpectedResponse(
                 "expected an event stream, got JSON", status=resp.status

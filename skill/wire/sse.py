@@ -11,8 +11,10 @@ of the stream is discarded.
 The stream is split into lines as bytes (LF and CR are ASCII, so they never occur inside a
 UTF-8 sequence) and each value is decoded once with ``errors="replace"``, which gives the
 same text, U+FFFD for invalid bytes included, as decoding the whole stream incrementally.
-Memory stays bounded: one event's data, or one line still waiting for its end, may not
-exceed ``max_event_bytes``.
+Memory stays bounded: one event's data, and any one line (whether it arrives whole in a
+chunk or split across many), may not exceed ``max_event_bytes``; a chunk is split into
+lines at most ``_SLICE`` bytes at a time, so a huge chunk of blank lines costs a bounded
+list, not one list entry per byte.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from skill.common.errors import EventTooLarge
 _BOM = b"\xef\xbb\xbf"
 _LINE_ENDS = (10, 13)  # LF, CR
 _DATA_PREFIX = len(b"data: ")  # a line may hold max_event_bytes of data after its field name
+_SLICE = 256 * 1024  # the most of one chunk split into lines at once
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode one chunk; return the events it completes (possibly none)."""
+        if len(chunk) <= _SLICE:
+            return self._feed(chunk)
+        events: list[ServerSentEvent] = []
+        view = memoryview(chunk)
+        for start in range(0, len(chunk), _SLICE):
+            events += self._feed(bytes(view[start : start + _SLICE]))
+        return events
+
+    def _feed(self, chunk: bytes) -> list[ServerSentEvent]:
         if not self._started:
             chunk = bytes(self._tail) + chunk
             if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
@@ -103,8 +115,12 @@ class SSEDecoder:
         # frozen dataclass __init__ (four object.__setattr__ calls); the result is the same.
         events: list[ServerSentEvent] = []
         data, size, cap = self._data, self._size, self._cap
+        longest = cap + _DATA_PREFIX
         new, set_attr = object.__new__, object.__setattr__
         for line in lines:
+            if len(line) > longest:  # any field, comment or unknown line: the same cap
+                self.close()
+                raise _too_large("a line", len(line), cap)
             if not line:  # blank line: dispatch, unless no data line came
                 if data:
                     raw = data[0] if len(data) == 1 else b"\n".join(data)

@@ -5,7 +5,7 @@ from disk in chunks (in a worker thread) only as the socket takes them, so a 200
 file costs one chunk of memory. The body can be rebuilt for a retry because it holds
 the path, not an open file.
 
-Download: `download()` writes to `<dest>.part` (mode 0600, held under an exclusive
+Download: `download()` writes to `<dest>.part` (held under an exclusive
 `flock` while written, so a `.part` nobody holds was left by a killed process), and
 renames it into place only when it is verified:
 
@@ -176,7 +176,7 @@ async def download(open_at: Opener, dest: Path, progress: DownloadProgress | Non
 
 @contextlib.contextmanager
 def _locked(part: Path) -> Iterator[BinaryIO]:
-    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o666)  # a normal file (umask applies)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

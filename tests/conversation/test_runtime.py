@@ -97,8 +97,10 @@ def draft_summary(lang: str) -> str:
 
 
 async def fake_renderer(draft: Mapping[str, Any], out_path: Path, **_: Any) -> None:
-    """Stands in for ffmpeg where the MP4's content does not matter."""
-    await asyncio.to_thread(out_path.write_bytes, b"stand-in render: " + json.dumps(draft).encode())
+    """Stands in for ffmpeg where the MP4's content does not matter (but its `ftyp` box
+    does: the runtime checks the file's signature)."""
+    head = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
+    await asyncio.to_thread(out_path.write_bytes, head + json.dumps(draft).encode())
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -301,7 +303,7 @@ async def test_each_intent_runs_its_flow(
         assert out.replies == [draft_summary(lang)]
     elif flow == "export":
         (path,) = out.files
-        assert path.parent == p.out_dir and path.read_bytes().startswith(b"stand-in render: ")
+        assert path.parent == p.out_dir and path.read_bytes()[4:8] == b"ftyp"
         (link,) = out.links
         assert link.startswith(f"{WEB}/workspace/claim?ct=clm_")
         size_mb = round(path.stat().st_size / 1e6, 1)
@@ -348,7 +350,7 @@ ERRORS = [
     ("4002", {"faults": [{"endpoint": "upload", "code": 4002}]}, "上传这张照片", True,
      "error.file_too_large", "4002", {}),
     ("429-twice", {"faults": [{"endpoint": "credits", "status": 429, "times": 2}]}, "credits",
-     False, "error.rate_limited", "429", {}),
+     False, "error.rate_limited", "429", {"waited": 1}),  # 0.01 s waited: "1 second"
     ("5xx", {"faults": [{"endpoint": "state", "status": 503, "times": 9}]}, "show tracks",
      False, "error.server", "503", {}),
     ("1002-twice", {"lose_session_after": 0, "faults": [

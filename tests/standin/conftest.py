@@ -35,6 +35,7 @@ ATTRIBUTION = {
     "X-Skill-Platform": "unknown",
 }
 GENERATE = "generate a 12-second video of a beach at sunset"
+FAKE_MP4 = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00FAKE-MP4 "  # an ftyp box, then a marker
 
 
 def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +64,7 @@ async def fake_renderer(
                 raise RuntimeError(f"cannot resolve {url}")
     if progress:
         progress(0.5)
-    await asyncio.to_thread(out_path.write_bytes, b"FAKE-MP4 " + json.dumps(draft).encode())
+    await asyncio.to_thread(out_path.write_bytes, FAKE_MP4 + json.dumps(draft).encode())
 
 
 Start = Callable[..., Awaitable[RunningStandin]]

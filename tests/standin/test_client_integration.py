@@ -20,7 +20,7 @@ from skill.wire.attribution import Attribution
 from skill.wire.client import NemoClient
 from skill.wire.protocol import RenderJob
 
-from .conftest import GENERATE, Start
+from .conftest import FAKE_MP4, GENERATE, Start
 
 TIMINGS = Timings(request_timeout=5, rate_limit_wait=0.01, retry_base=0.001, retry_attempts=3)
 ATTRIBUTION = Attribution("ai-video-generator-free-leonardo", "1.0.0", "unknown")
@@ -113,7 +113,7 @@ async def test_every_endpoint(start: Start, client_for: ClientFor, tmp_path: Pat
     assert done.status == "completed" and done.progress == 1.0
     assert done.url and done.url.startswith(standin.cdn_url)
     saved = await client.download(done.url, tmp_path / "out" / "video.mp4")
-    assert saved.read_bytes().startswith(b"FAKE-MP4 ")
+    assert saved.read_bytes().startswith(FAKE_MP4)
     fallback = await client.download("/api/render/proxy/render_1/download", tmp_path / "v2.mp4")
     assert fallback.read_bytes() == saved.read_bytes()
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .conftest import ATTRIBUTION, GENERATE, Raw, Start
+from .conftest import ATTRIBUTION, FAKE_MP4, GENERATE, Raw, Start
 
 RENDER = "/api/render/proxy/lambda"
 
@@ -58,7 +58,8 @@ async def test_a_render_completes_and_downloads_from_the_cdn(raw: Raw) -> None:
     url = seen[-1]["output"]["url"]
     assert url.startswith(raw.standin.cdn_url + "/renders/")
     status, video, _ = await raw.call("GET", url)
-    assert status == 200 and video.startswith(b"FAKE-MP4 ") and json.loads(video[9:]) == draft
+    assert status == 200 and video.startswith(FAKE_MP4)
+    assert json.loads(video[len(FAKE_MP4) :]) == draft
     status, again, _ = await raw.call("GET", "/api/render/proxy/render_1/download", token)
     assert status == 200 and again == video
     after = (await raw.call("GET", "/api/credits/balance/simple", token))[1]["data"]

@@ -36,6 +36,7 @@ ATTR_HEADERS = {
     "X-Skill-Platform": "clawhub",
 }
 SID = "sess-1"
+MP4 = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00MP4DATA"  # an ftyp box: a file that is a video
 
 
 def make_settings(config_dir: Path, api: str = API, env_token: str | None = None) -> Settings:
@@ -260,9 +261,9 @@ async def test_download_from_the_api_host_is_signed(
 ) -> None:
     grant(api)
     path = p.render_download_path("render_1")
-    api.get(API + path, body=b"MP4DATA", content_type="video/mp4")
+    api.get(API + path, body=MP4, content_type="video/mp4")
     dest = await client.download(path, tmp_path / "out.mp4")
-    assert dest.read_bytes() == b"MP4DATA"
+    assert dest.read_bytes() == MP4
     assert_signed(sent(api, "GET", path)[0])
 
 
@@ -270,14 +271,29 @@ async def test_download_from_another_host_sends_nothing_private(
     client: NemoClient, api: Any, tmp_path: Path
 ) -> None:
     cdn = "https://cdn.elsewhere.test/o.mp4"
-    api.get(cdn, body=b"MP4DATA", content_type="video/mp4")
+    api.get(cdn, body=MP4, content_type="video/mp4")
     seen: list[tuple[int, int | None]] = []
     dest = await client.download(cdn, tmp_path / "out.mp4", lambda n, t: seen.append((n, t)))
-    assert dest.read_bytes() == b"MP4DATA"
-    assert seen[-1][0] == 7
+    assert dest.read_bytes() == MP4
+    assert seen[-1][0] == len(MP4)
     (call,) = sent(api, "GET", cdn)
     assert set(call["headers"]) == {"Accept-Encoding"}
     assert not sent(api, "POST", p.ANONYMOUS_TOKEN)  # no token was even fetched
+
+
+async def test_a_redirect_to_another_host_carries_no_private_header(
+    client: NemoClient, api: Any, tmp_path: Path
+) -> None:
+    grant(api)
+    path = p.render_download_path("render_1")
+    cdn = "https://cdn.elsewhere.test/signed/o.mp4"
+    api.get(API + path, status=302, headers={"Location": cdn})
+    api.get(cdn, body=MP4, content_type="video/mp4")
+    dest = await client.download(path, tmp_path / "out.mp4")
+    assert dest.read_bytes() == MP4
+    assert_signed(sent(api, "GET", path)[0])
+    (hop,) = sent(api, "GET", cdn)
+    assert set(hop["headers"]) == {"Accept-Encoding"}  # no X-Client-Id, X-Skill-*, bearer
 
 
 def test_repr_shows_the_host_only(settings: Settings) -> None:

@@ -113,6 +113,9 @@ def test_events_arrive_as_soon_as_their_blank_line_does() -> None:
         pytest.param([b"data: 0123\n", b"data: 4567\n", b"data: 8\n"], id="data-lines-add-up"),
         pytest.param([b"data: 0123456789A"], id="unterminated-line"),
         pytest.param([b":"] + [b"x"] * 30, id="endless-line-bytewise"),
+        pytest.param([b":" + b"x" * 30 + b"\n\n"], id="whole-comment-line-in-one-chunk"),
+        pytest.param([b"event: " + b"x" * 30 + b"\n"], id="whole-field-line-in-one-chunk"),
+        pytest.param([b"data: 0\n" + b"x" * 30 + b"\ndata: 1\n\n"], id="whole-unknown-line"),
     ],
 )
 def test_event_too_large(chunks: list[bytes]) -> None:
@@ -122,6 +125,12 @@ def test_event_too_large(chunks: list[bytes]) -> None:
     assert "max_event_bytes" in str(raised.value)
     assert raised.value.details["cap"] == 10
     assert raised.value.details["size"] > 10
+
+
+def test_a_huge_chunk_is_split_in_bounded_slices() -> None:
+    """5 MB of blank lines then an event, in one chunk: decoded, whatever the slicing."""
+    stream = b"\n" * 5_000_000 + b"data: after\n\n" + b"\r\n" * 300_000 + b"data: end\n\n"
+    assert SSEDecoder().feed(stream) == [sse("after"), sse("end")]
 
 
 def test_events_within_the_cap_pass() -> None:
