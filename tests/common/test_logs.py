@@ -76,7 +76,9 @@ def backend() -> web.Application:
         return web.json_response({"code": 0, "data": {"claim_token": PLAIN, "expires_in": 60}})
 
     async def file(request: web.Request) -> web.Response:
-        return web.Response(body=b"MP4", content_type="video/mp4")
+        return web.Response(
+            body=b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00MP4", content_type="video/mp4"
+        )
 
     async def render(request: web.Request) -> web.Response:
         message = f"free plan; your Bearer {TOKEN2} cannot export"

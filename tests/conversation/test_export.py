@@ -2,14 +2,13 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from skill.common.config import Settings, Timings
+from skill.common.config import Timings
 from skill.common.errors import (
     ConnectError,
     InputError,

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 from skill.common import errors
 from skill.common.config import Settings, Timings
 from skill.wire import protocol as p
-from skill.wire.attribution import Attribution
 from skill.wire import transfer
+from skill.wire.attribution import Attribution
 from skill.wire.client import NemoClient
 
 TOKEN = "nmv_usr_transfertoken0123"
@@ -96,8 +96,15 @@ def mp4(size: int = SIZE) -> bytes:
 class Files:
     """A file server that can misbehave: cut the body, ignore or honour Range, lie."""
 
-    def __init__(self, payload: bytes, *, cut_at: int | None = None, content_type: str =
-                 "video/mp4", ranges: bool = True, cut_every_time: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        payload: bytes,
+        *,
+        cut_at: int | None = None,
+        content_type: str = "video/mp4",
+        ranges: bool = True,
+        cut_every_time: bool = False,
+    ) -> None:
         self.payload, self.cut_at, self.type = payload, cut_at, content_type
         self.ranges, self.cut_every_time = ranges, cut_every_time
         self.requests: list[str | None] = []  # the Range header of each request
@@ -162,7 +169,7 @@ async def test_a_cut_body_is_resumed_once_with_range(serve: Any, tmp_path: Path)
         (
             Files(b"<html><body>Login</body></html>" * 50, content_type="text/html"),
             errors.NotAVideo,
-        ),  # fmt: skip
+        ),
         (Files(os.urandom(4096), content_type="application/octet-stream"), errors.NotAVideo),
         (Files(b"\x1a\x45\xdf\xa3" + os.urandom(100)), errors.NotAVideo),  # WebM bytes as .mp4
     ],
@@ -185,7 +192,8 @@ async def test_a_bad_download_is_told_as_what_it_is_and_leaves_nothing(
     ("head", "suffix", "ok"),
     [(FTYP, ".mp4", True), (FTYP, ".mov", True), (b"\x00\x00\x00\x08moov", ".mov", True),
      (b"\x00\x00\x00\x08moov", ".mp4", False), (b"\x1a\x45\xdf\xa3", ".webm", True),
-     (b"\x1a\x45\xdf\xa3", ".mkv", True), (b"<!DOCTYPE html>", ".mp4", False), (b"", ".mp4", False)],
+     (b"\x1a\x45\xdf\xa3", ".mkv", True), (b"<!DOCTYPE html>", ".mp4", False),
+     (b"", ".mp4", False)],
 )  # fmt: skip
 def test_signatures(head: bytes, suffix: str, ok: bool) -> None:
     assert transfer.signature_ok(head, suffix) is ok
