@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from skill.common.errors import ConfigError
+from skill.common.resources import data_path
 from skill.conversation.intents import classify, explain, load_rules
 
 PHOTO = (Path("photo.jpg"),)
@@ -274,3 +276,22 @@ def test_a_whole_message_rule_decides_before_the_clauses() -> None:
     how = explain("don't export yet — take this clip", [Path("d.mp4")])
     assert (how.route.intent, how.route.rule, how.clause) == ("upload", "upload-file", how.clause)
     assert how.route.instruction == "don't export yet — take this clip"
+
+
+def test_the_rule_file_keeps_its_policy() -> None:
+    """Commands are anchored imperatives (or own questions, answered from state); every
+    guard that sends an edit to the chat is tried before them; export refuses hesitation."""
+    path = data_path("intents", "routing.yaml")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# Policy. A command runs only on positive evidence")
+    raw = yaml.safe_load(text)
+    assert raw["fragments"]["lead"].startswith("^")
+    for command in ("export", "credits", "state", "upload"):
+        assert set(raw["terms"][command]) == {"re"}, command
+        assert all(p.startswith("{lead}") for p in raw["terms"][command]["re"]), command
+    rules = load_rules().rules
+    first_command = next(i for i, r in enumerate(rules) if r.id == "export")
+    assert all(i < first_command for i, r in enumerate(rules) if r.veto)
+    assert {r.id for r in rules if r.veto} == {"negation", "subject", "edit"}
+    assert all(r.intent == "chat" for r in rules[first_command - 4 : first_command])
+    assert "tentative" in rules[first_command].unless
