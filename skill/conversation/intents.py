@@ -23,6 +23,13 @@ from skill.conversation.datafile import Spot, compile_any, expand, read_yaml
 from skill.conversation.media import find_urls, is_media_url
 from skill.conversation.spelling import Spelling
 
+# The data-file readers moved to datafile.py; Spot, compile_any and read_yaml are still
+# importable from here for the modules written before the move.
+__all__ = [
+    "FACTS", "INTENTS", "Explanation", "Route", "Rule", "Rules", "Spot", "classify",
+    "compile_any", "explain", "load_rules", "read_yaml",
+]  # fmt: skip
+
 INTENTS = ("export", "credits", "state", "upload", "chat")
 FACTS = ("file", "media_url", "url")  # built-in conditions, computed from the message
 _WORD = re.compile(r"[^\W_]")
