@@ -17,10 +17,15 @@ model call is one whole event with no `partial` key. Function responses come as 
 
 `modelVersion` says "standin-rules": these events are simulated, and say so.
 
-Errors mid-stream, as ADK writes them with `json.dumps` defaults (`", "`, ASCII):
-1.x one `{"error": "..."}` frame; 2.x an event with `errorCode`/`errorMessage`, then
-`{"error": "<Type>: <msg>", "error_details": {...}}` (the 2.x echo's exact fields are
-assumed: no capture of one exists).
+Errors mid-stream: 1.x one `{"error": "..."}` frame; 2.x, when the run raises, an event
+whose `errorCode` is the exception's type name and `errorMessage` its text, then the API
+server's own last frame, written with `json.dumps` defaults (`", "`, ASCII):
+`{"error": "<Type>: <msg>", "error_details": {"error_type", "error_message", "timestamp"}}`
+(google/adk/cli/api_server.py, `run_agent_sse`; seen on a real 2.13 server by
+tests/contract/). A model call that ends without content is one event carrying
+`finishReason` and `errorCode` (`LlmResponse.create`), `MODEL_RETURNED_NO_CONTENT` with
+empty parts for a STOP with nothing in it (`_model_call.py`); a blocked prompt carries
+`errorCode` only.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ MODEL_VERSION = "standin-rules"
 AUTHOR = "nemo_agent"
 NODE_INFO = {"path": "nemo_agent@1"}
 CHUNK_CHARS = 24
+NO_CONTENT = "MODEL_RETURNED_NO_CONTENT"
+NO_CONTENT_MESSAGE = "The model returned no content (finish_reason=STOP with empty parts)."
 HEARTBEATS = {"empty": b"data:\n\n", "comment": b": ping\n\n"}
 
 Event = dict[str, Any]
@@ -52,14 +59,15 @@ def heartbeat(style: str) -> bytes:
     return HEARTBEATS.get(style) or frame({"type": "heartbeat"})
 
 
-def error_frames(shape: str, code: str, message: str, event: Event | None) -> list[bytes]:
-    """The frames ADK writes when the agent fails mid-stream (`event`: 2.x's errorCode event)."""
+def error_frames(
+    shape: str, kind: str, message: str, event: Event | None, now: float | None = None
+) -> list[bytes]:
+    """The frames ADK writes when the run raises `kind` mid-stream (`event`: 2.x's
+    errorCode event, then the API server's echo)."""
     if shape == "1.x" or event is None:
         return [b"data: " + json.dumps({"error": message}).encode() + b"\n\n"]
-    echo = {
-        "error": f"AgentError: {message}",
-        "error_details": {"error_code": code, "error_message": message},
-    }
+    details = {"error_type": kind, "error_message": message, "timestamp": now or time.time()}
+    echo = {"error": f"{kind}: {message}", "error_details": details}
     return [frame(event), b"data: " + json.dumps(echo).encode() + b"\n\n"]
 
 
@@ -89,28 +97,32 @@ class EventMaker:
         self.prompt_tokens = prompt_tokens
         self.invocation_id = f"e-{uuid.uuid4()}"
 
-    def model_call(self, text: str | None, calls: Sequence[Call] = ()) -> list[Event]:
-        """What one model call streams: its text and function calls."""
+    def model_call(
+        self, text: str | None, calls: Sequence[Call] = (), *, long_running: bool = False
+    ) -> list[Event]:
+        """What one model call streams: its text and function calls (`long_running`:
+        listed in `longRunningToolIds`, answered later)."""
         call_parts = [{"functionCall": {"id": c.id, "args": c.args, "name": c.name}} for c in calls]
         parts = ([{"text": text}] if text else []) + call_parts
         usage = self._usage(text or "", len(calls))
         shared = str(uuid.uuid4())
+        ids = ([c.id for c in calls] if long_running else []) if calls else None
         if not self.streaming:
-            return [self._model(parts, None, usage, bool(calls), shared)]
+            return [self._model(parts, None, usage, ids, shared)]
         chunks = split_text(text) if text else []
         events = [
             self._model(
                 [{"text": c}],
                 True,
                 usage if i == len(chunks) - 1 and not calls else None,
-                False,
+                None,
                 shared,
             )
             for i, c in enumerate(chunks)
         ]
         if calls:
-            events.append(self._model(call_parts, True, usage, True, shared))
-        events.append(self._model(parts, False, usage, bool(calls), shared, aggregate=True))
+            events.append(self._model(call_parts, True, usage, ids, shared))
+        events.append(self._model(parts, False, usage, ids, shared, aggregate=True))
         return events
 
     def tool_response(
@@ -121,12 +133,30 @@ class EventMaker:
             for c, r in answers
         ]
         return {"content": {"parts": parts, "role": "user"}} | self._tail(
-            str(uuid.uuid4()), state_delta, long_running=False
+            str(uuid.uuid4()), state_delta
         )
 
     def error_event(self, code: str, message: str) -> Event:
         head = {"errorCode": code, "errorMessage": message}
-        return head | self._tail(str(uuid.uuid4()), {}, long_running=False)
+        return head | self._tail(str(uuid.uuid4()), {})
+
+    def ended(self, finish: str | None, code: str, message: str | None = None) -> Event:
+        """A model call with no content: its finish reason became the errorCode."""
+        head: Event = {"modelVersion": MODEL_VERSION}
+        if code == NO_CONTENT:
+            head["content"] = {"parts": [], "role": "model"}
+        if finish:
+            head["finishReason"] = finish
+        head["errorCode"] = code
+        if message:
+            head["errorMessage"] = message
+        head["usageMetadata"] = self._usage("", 0)
+        return head | self._tail(str(uuid.uuid4()), {})
+
+    def usage_only(self) -> Event:
+        """An event that carries nothing but token counts."""
+        head = {"modelVersion": MODEL_VERSION, "usageMetadata": self._usage("", 0)}
+        return head | self._tail(str(uuid.uuid4()), {})
 
     def padded(self, size: int) -> Event:
         """A valid event of about `size` bytes: a tool's long log."""
@@ -140,7 +170,7 @@ class EventMaker:
         parts: list[dict[str, Any]],
         partial: bool | None,
         usage: dict[str, int] | None,
-        long_running: bool,
+        tool_ids: list[str] | None,
         shared_id: str,
         *,
         aggregate: bool = False,
@@ -154,9 +184,13 @@ class EventMaker:
         if usage is not None:
             event |= {"finishReason": "STOP", "usageMetadata": usage}
         event_id = shared_id if self.version != "1.39" else str(uuid.uuid4())
-        return event | self._tail(event_id, {}, long_running=long_running)
+        return event | self._tail(event_id, {}, tool_ids)
 
-    def _tail(self, event_id: str, delta: Mapping[str, Any], *, long_running: bool) -> Event:
+    def _tail(
+        self, event_id: str, delta: Mapping[str, Any], tool_ids: list[str] | None = None
+    ) -> Event:
+        """The keys every event ends with; `tool_ids`: the event's `longRunningToolIds`
+        (only on events with a function call: empty unless a tool answers later)."""
         tail: Event = {
             "invocationId": self.invocation_id,
             "author": AUTHOR,
@@ -169,8 +203,8 @@ class EventMaker:
         }
         if self.version != "1.39":
             tail["nodeInfo"] = dict(NODE_INFO)
-        if long_running:
-            tail["longRunningToolIds"] = []
+        if tool_ids is not None:
+            tail["longRunningToolIds"] = list(tool_ids)
         return tail | {"id": event_id, "timestamp": self.clock()}
 
     def _usage(self, text: str, calls: int) -> dict[str, int]:

@@ -8,7 +8,8 @@ for `timing.heartbeat` seconds, and the stream closed at the end (no `[DONE]`).
 
 Out of credits (default) is a mid-stream error frame with errorCode "2001". Stream
 faults from the scenario: drop the connection after K events, stall with heartbeats
-only, a malformed or oversized frame, an error frame, a trailing "temporary issue".
+only, a malformed or oversized frame, an error frame, a trailing "temporary issue", and
+each `ending` of real ADK (turn.py), an HTML page or only broken frames among them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from .scenario import StreamFaults
 from .turn import Turn
 
 OUT_OF_CREDITS = "2001"
+BAD_GATEWAY_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>\n"
+)
+BROKEN_FRAMES = (b"data: <html>\n\n", b'data: {"content":{"parts":\n\n')
 
 
 async def run_sse(request: web.Request) -> web.StreamResponse:
@@ -47,6 +52,8 @@ async def run_sse(request: web.Request) -> web.StreamResponse:
     if short and world.scenario.credits_error == "envelope":
         raise Failure(message, code=int(OUT_OF_CREDITS))
 
+    if faults.ending == "html":  # a proxy's page instead of the stream; no turn runs
+        return web.Response(text=BAD_GATEWAY_PAGE, content_type="text/html")
     scenario = world.scenario
     streaming = body["streaming"] if isinstance(body["streaming"], bool) else scenario.streaming
     maker = adk.EventMaker(version=scenario.adk, streaming=streaming, clock=world.clock)
@@ -61,10 +68,13 @@ async def run_sse(request: web.Request) -> web.StreamResponse:
     try:
         if faults.stall:
             await _stall(response, faults, scenario.timing.heartbeat, scenario.timing.stall_max)
+        elif faults.ending == "broken_frames":  # no valid event; no turn runs
+            for data in BROKEN_FRAMES:
+                await response.write(data)
         elif short:
             shape = faults.error_frame or "2.x"
             event = maker.error_event(OUT_OF_CREDITS, message) if shape == "2.x" else None
-            for data in adk.error_frames(shape, OUT_OF_CREDITS, message, event):
+            for data in adk.error_frames(shape, "InsufficientCredits", message, event):
                 await response.write(data)
         else:
             turn = Turn(session, account, plan, maker, faults, scenario.timing)

@@ -34,6 +34,20 @@ the file and the key. The format:
       error_frame: "2.x"     # the agent fails mid-stream: "2.x" (errorCode event + echo) or "1.x"
       error_after_events: 1
       trailing_issue: true   # the turn ends with "I encountered a temporary issue"
+      ending: no_content     # how the turn ends, as real ADK 2.13 ends it (turn.py):
+                             #   no_content  tools run, then MODEL_RETURNED_NO_CONTENT
+                             #   max_tokens, malformed_call, too_many_calls: after the
+                             #     first tool, the model call ends with that finish reason
+                             #   safety, recitation: before any tool, that finish reason
+                             #   prohibited: the prompt is blocked (errorCode only)
+                             #   tool_error: the first tool raises (a call, no response)
+                             #   model_error: after the first tool, the model call raises
+                             #   long_running: the first tool answers later (its call in
+                             #     longRunningToolIds; the stream ends, the work goes on)
+                             #   duplicate: every frame is sent twice
+                             #   usage_event: a usageMetadata-only event comes first
+                             #   html: a 200 text/html page instead of a stream
+                             #   broken_frames: only frames that are not JSON
       heartbeat: empty       # heartbeat style: empty (`data:`), comment (`: ping`), event
     render:
       fail_next: 1           # the next renders fail
@@ -70,6 +84,22 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "credits_error": ("frame", "envelope"),
     "error_frame": ("2.x", "1.x"),
     "heartbeat": ("empty", "comment", "event"),
+    "ending": (
+        "no_content",
+        "max_tokens",
+        "malformed_call",
+        "too_many_calls",
+        "safety",
+        "recitation",
+        "prohibited",
+        "tool_error",
+        "model_error",
+        "long_running",
+        "duplicate",
+        "usage_event",
+        "html",
+        "broken_frames",
+    ),
     "endpoint": ENDPOINTS,
 }
 _KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -96,6 +126,7 @@ class StreamFaults:
     error_frame: str | None = None
     error_after_events: int = 1
     trailing_issue: bool = False
+    ending: str | None = None
     heartbeat: str = "empty"
 
 

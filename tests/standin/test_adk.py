@@ -128,16 +128,31 @@ def test_frames_are_compact_utf8_json_between_data_and_a_blank_line() -> None:
 def test_error_frames_in_both_shapes() -> None:
     assert adk.error_frames("1.x", "X", "broke", None) == [b'data: {"error": "broke"}\n\n']
     maker = adk.EventMaker()
-    event = maker.error_event("2001", "Insufficient credits")
-    first, echo = adk.error_frames("2.x", "2001", "Insufficient credits", event)
+    event = maker.error_event("RuntimeError", "boom")
+    first, echo = adk.error_frames("2.x", "RuntimeError", "boom", event, 1.5)
     decoded = json.loads(first[6:])
     assert list(decoded)[:4] == ["errorCode", "errorMessage", "invocationId", "author"]
-    assert (decoded["errorCode"], decoded["errorMessage"]) == ("2001", "Insufficient credits")
+    assert (decoded["errorCode"], decoded["errorMessage"]) == ("RuntimeError", "boom")
+    # as google-adk 2.13's run_agent_sse writes it (seen by tests/contract/)
     assert json.loads(echo[6:]) == {
-        "error": "AgentError: Insufficient credits",
-        "error_details": {"error_code": "2001", "error_message": "Insufficient credits"},
+        "error": "RuntimeError: boom",
+        "error_details": {"error_type": "RuntimeError", "error_message": "boom", "timestamp": 1.5},
     }
     assert echo.startswith(b'data: {"error": "')  # json.dumps defaults, as ADK writes it
+
+
+def test_an_ending_without_content_is_shaped_as_llm_response_create_makes_it() -> None:
+    maker = adk.EventMaker()
+    no_content = maker.ended("STOP", adk.NO_CONTENT, adk.NO_CONTENT_MESSAGE)
+    assert list(no_content)[:6] == [
+        "modelVersion", "content", "finishReason", "errorCode", "errorMessage", "usageMetadata",
+    ]  # fmt: skip
+    assert no_content["content"] == {"parts": [], "role": "model"}
+    cut = maker.ended("MAX_TOKENS", "MAX_TOKENS")
+    assert (cut["finishReason"], cut["errorCode"]) == ("MAX_TOKENS", "MAX_TOKENS")
+    assert "content" not in cut and "errorMessage" not in cut
+    blocked = maker.ended(None, "PROHIBITED_CONTENT")
+    assert "finishReason" not in blocked
 
 
 def test_heartbeats_and_padding() -> None:

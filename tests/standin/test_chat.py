@@ -114,7 +114,9 @@ async def test_out_of_credits_is_a_2x_error_frame_by_default(raw: Raw) -> None:
     stream = await raw.chat(token, sid, "add a title 'again'")
     (error_event,) = events(stream)[:1]
     assert error_event["errorCode"] == "2001" and "credits" in error_event["errorMessage"]
-    assert json.loads(frames(stream)[-1][6:])["error_details"]["error_code"] == "2001"
+    assert (
+        json.loads(frames(stream)[-1][6:])["error_details"]["error_type"] == "InsufficientCredits"
+    )
     assert (await raw.state(token, sid))["timeline_version"] == 2  # nothing happened
 
 

@@ -195,7 +195,7 @@ async def test_an_error_frame_mid_stream(
     last = json.loads(got[-1][6:])
     assert "error" in last and got[-1].startswith(b'data: {"error": ')
     if shape == "2.x":
-        assert json.loads(got[-2][6:])["errorCode"] == "AGENT_ERROR"
+        assert json.loads(got[-2][6:])["errorCode"] == "RuntimeError"
         assert len(got) == 4
     else:
         assert len(got) == 3

@@ -38,6 +38,7 @@ stream:
   error_frame: "1.x"
   error_after_events: 2
   trailing_issue: true
+  ending: no_content
   heartbeat: comment
 render: {fail_next: 1, legacy_shape: true}
 timing: {heartbeat: 1, generate: 2.5}
@@ -55,7 +56,9 @@ def test_every_key_loads_from_a_file(tmp_path: Path) -> None:
         Fault("credits", status=500, times=2),
         Fault("upload", code=4002, after=1, retry_after=1.5, message="nope"),
     )
-    assert s.stream == StreamFaults(1, 4, True, True, 2000000, "1.x", 2, True, "comment")
+    assert s.stream == StreamFaults(
+        1, 4, True, True, 2000000, "1.x", 2, True, "no_content", "comment"
+    )
     assert (s.render.fail_next, s.render.legacy_shape) == (1, True)
     assert (s.timing.heartbeat, s.timing.generate, s.timing.edit) == (1.0, 2.5, 0.8)
 
