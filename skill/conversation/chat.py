@@ -179,7 +179,7 @@ class ChatTurn:
                 self._say(self._t(key))
         if outcome is Outcome.RUNNING:
             self._say(self._t("chat.running"))
-        if after is not None and not before.ready and after.ready:
+        if after is not None and not before.ready and after.ready and outcome.ok:
             self._say(self._t("chat.all_tracks"), timeline.summarize(after, self.lang))
             self._actions = [a for a in self._actions if a != "state"]  # shown just now
         actions = tuple(self._actions) if outcome.ok else ()

@@ -65,6 +65,25 @@ WHOLE_EVENTS = (
     "legacy-render-shape",
     "workflow-batch",
     "workflow-quick-edit",
+    *(
+        f"ending-{n}"
+        for n in (
+            "edited-no-content",
+            "partial-max-tokens",
+            "partial-malformed-call",
+            "partial-too-many-calls",
+            "partial-model-error",
+            "partial-tool-error",
+            "refused-safety",
+            "refused-recitation",
+            "refused-prohibited",
+            "running-long-tool",
+            "replied-usage-event",
+            "failed-html",
+            "failed-broken-frames",
+            "asked",
+        )
+    ),
 )
 
 
@@ -163,6 +182,38 @@ CASES = (
          (say("what can you do?"),), {"stream": {"drop_after_events": 1}}, QUICK_RECOVERY),
     Case("trailing-issue", "A trailing 'I encountered a temporary issue' is dropped",
          (say(BEACH),), {"seed": 3, "stream": {"trailing_issue": True}}),
+    # -- how a turn ends (skill/conversation/outcome.py), each as real ADK 2.13 ends it --
+    *(Case(f"ending-{name}", title, turns, {"seed": 3, "stream": {"ending": ending}})
+      for name, ending, title, turns in (
+        ("edited-no-content", "no_content",
+         "edited: tools ran, then MODEL_RETURNED_NO_CONTENT: the state diff", (say(BEACH),)),
+        ("partial-max-tokens", "max_tokens",
+         "partial: a tool ran, then MAX_TOKENS: what changed, no re-send", (say(BEACH),)),
+        ("partial-malformed-call", "malformed_call",
+         "partial: a tool ran, then MALFORMED_FUNCTION_CALL", (say(BEACH),)),
+        ("partial-too-many-calls", "too_many_calls",
+         "partial: a tool ran, then TOO_MANY_TOOL_CALLS", (say(BEACH),)),
+        ("partial-model-error", "model_error",
+         "partial: a tool ran, then the run raised (errorCode event and echo)", (say(BEACH),)),
+        ("partial-tool-error", "tool_error",
+         "partial: the tool raised (a call with no response)", (say(BEACH),)),
+        ("refused-safety", "safety", "refused: SAFETY before any tool", (say(BEACH),)),
+        ("refused-recitation", "recitation", "refused: RECITATION", (say(BEACH),)),
+        ("refused-prohibited", "prohibited", "refused: the prompt blocked (PROHIBITED_CONTENT)",
+         (say(BEACH),)),
+        ("running-long-tool", "long_running",
+         "running: a long-running tool (longRunningToolIds) still going", (say(BEACH),)),
+        ("replied-duplicate", "duplicate", "replied: every frame twice, shown once",
+         (say(BEACH),)),
+        ("replied-usage-event", "usage_event", "replied: a usageMetadata-only event first",
+         (say(BEACH),)),
+        ("failed-html", "html", "failed: a 200 text/html page instead of a stream",
+         (say(BEACH),)),
+        ("failed-broken-frames", "broken_frames", "failed: only frames that are not JSON",
+         (say(BEACH),)),
+    )),
+    Case("ending-asked", "asked: the agent asks back (a question, with how to answer)",
+         (say(BEACH), say("add a caption")), {"seed": 3, "silent_edits": 0}),
     # -- renders -------------------------------------------------------------------------
     Case("render-fails-once", "A render fails once: submitted again with a new id",
          (say(BEACH), say("export")), {"seed": 3, "render": {"fail_next": 1}}),
