@@ -189,6 +189,12 @@ class DownloadIncomplete(DownloadError):
     key = "export.incomplete"
 
 
+class RenderCancelled(RenderError):
+    """The render was cancelled (`nemo-video cancel`): it is never submitted again."""
+
+    key = "turns.render_cancelled"
+
+
 class APIError(NemoError):
     """The backend answered with an error.
 

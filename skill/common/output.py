@@ -62,7 +62,12 @@ class CollectedOutput:
         self.links.append(url)
 
     def as_json(
-        self, intent: str, error: dict[str, Any] | None, outcome: str = "replied"
+        self,
+        intent: str,
+        error: dict[str, Any] | None,
+        outcome: str = "replied",
+        *,
+        next_: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return {
             "intent": intent,
@@ -71,4 +76,5 @@ class CollectedOutput:
             "files": [str(p) for p in self.files],
             "links": list(self.links),
             "error": error,
+            "next": next_,  # what the host runs next (`running`): never in `replies`
         }

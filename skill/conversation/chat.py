@@ -188,6 +188,10 @@ class ChatTurn:
             error=failure,
         )  # fmt: skip
 
+    async def recover(self, before_draft: Mapping[str, Any] | None) -> ChatResult:
+        """The process reading this turn's stream died: never re-send, watch the state."""
+        return await self._recover(before_draft, StreamDropped("the stream's reader died"))
+
     # -- the stream -------------------------------------------------------------------
 
     async def _stream(self, text: str, before: timeline.Timeline) -> None:

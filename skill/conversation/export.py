@@ -44,6 +44,7 @@ from skill.common.errors import (
     APIError,
     InputError,
     NemoError,
+    RenderCancelled,
     RenderDeadline,
     RenderFailed,
     RenderLost,
@@ -273,6 +274,9 @@ class _Flow:
             job = await self._poll(entry, wait=wait, check_now=check_now)
             if job is None:
                 return None
+            if job.status == protocol.RENDER_CANCELLED:  # `nemo-video cancel`: never again
+                self.store.update(lambda c: c.without_pending(entry.render_id))
+                raise RenderCancelled(f"{entry.render_id} was cancelled", id=entry.render_id)
             if job.status != protocol.RENDER_FAILED:
                 return await self._deliver(entry, job)
         except (TransportError, APIError):

@@ -167,6 +167,23 @@ class Runtime:
             return self._failed("upload", exc)
         return TurnOutcome("upload")
 
+    async def recover(self, intent: str, before_draft: dict[str, Any] | None) -> TurnOutcome:
+        """A turn whose chat message went out from a process that died: the state tells
+        what it did (the message is never sent again)."""
+        try:
+            conv = await self._session(announce=False)
+            assert conv.session_id
+            turn = ChatTurn(
+                self.client, conv.session_id, lang=self.lang, output=self.out,
+                timings=self.settings.timings, sleep=self.sleep,
+            )  # fmt: skip
+            result = await turn.recover(before_draft)
+        except NemoError as exc:
+            return self._failed(intent, exc)
+        if result.draft is not None:
+            self.store.update(lambda c: replace(c, draft=result.draft))
+        return TurnOutcome(intent, outcome=result.outcome)
+
     # -- flows --------------------------------------------------------------------------
 
     async def _run(self, intent: str, text: str) -> TurnOutcome:

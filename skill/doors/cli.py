@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also append this turn to a transcript FILE (secrets become "
                      "placeholders; their real values stay in <config>/recordings/, mode 0600)",
                      )  # fmt: skip
+    _wait_option(say)
+    wt = cmd("wait", "wait for the running turn (started by say or export) and print its outcome")
+    _wait_option(wt)
+    cmd("cancel", "stop the running turn and its render; drop queued messages")
+    cmd("jobs", "list running turns, queued messages and pending renders")
+    sub.add_parser("worker", help=argparse.SUPPRESS)  # started by say: runs the turns
 
     chat = cmd("chat", "interactive chat in the terminal", json_flag=False)
     chat.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, metavar="DIR", help="where the MP4 goes")
     ex.add_argument("--resume", action="store_true",
                     help="only collect renders a previous run left unfinished")  # fmt: skip
+    _wait_option(ex)
     cmd("new", "start a new project (renders still running are kept)", json_flag=False)
 
     rp = cmd("replay", "replay transcripts through the runtime; exit 1 on any difference",
@@ -125,6 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("standin", "run the local stand-in backend (simulated AI, real rendering); "
         "see `nemo-video standin --help`", json_flag=False)  # fmt: skip
     return p
+
+
+def _wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", default=os.environ.get("NEMO_WAIT") or "90", metavar="SECONDS",
+                        type=wait_seconds,
+                        help="return after this long with outcome `running` if the turn "
+                        "goes on (default 90, env NEMO_WAIT; 0: at once; forever)")  # fmt: skip
+
+
+def wait_seconds(value: str) -> float | None:
+    """`--wait`: seconds (0 returns at once) or `forever` (None)."""
+    if value.strip().lower() == "forever":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of seconds: use e.g. --wait 90, --wait 0 or --wait forever"
+        )
+    return seconds
 
 
 def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -270,6 +299,12 @@ def _run(args: argparse.Namespace) -> int:
 
         return interactive(settings, store, _out_dir(args, settings), record=args.record)
 
+    if args.command in ("say", "wait", "cancel", "jobs", "worker", "export") and not getattr(
+        args, "record", None
+    ):
+        from skill.doors import host
+
+        return host.run(args, settings, store, _out_dir(args, settings), json_mode)
     from skill.common.output import CollectedOutput
     from skill.doors.terminal import TerminalOutput
 
@@ -315,7 +350,7 @@ def _config_failed(args: argparse.Namespace, exc: NemoError, json_mode: bool) ->
             intent = classify(args.text, args.file).intent
     error = {"code": "config", "message": line}
     doc = {"intent": intent, "outcome": "failed", "replies": [line], "files": [], "links": [],
-           "error": error}  # fmt: skip
+           "error": error, "next": None}  # fmt: skip
     print(json.dumps(doc, ensure_ascii=False))
     return 4
 

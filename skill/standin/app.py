@@ -54,6 +54,7 @@ def api_app(world: World, agent: Agent, renderer: Renderer) -> web.Application:
     r.add_get(p.state_path("{sid}"), state, name="state")
     r.add_post(p.RENDER, renders.submit, name="render_submit")
     r.add_get(p.render_status_path("{id}"), renders.status, name="render_status")
+    r.add_post(p.render_cancel_path("{id}"), renders.cancel, name="render_cancel")
     r.add_get(p.render_download_path("{id}"), renders.download, name="download")
     r.add_post(p.CLAIM_TOKEN, claim_token, name="claim_token")
     r.add_get("/workspace/claim", claim_page)

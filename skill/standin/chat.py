@@ -6,6 +6,9 @@ Before any stream: the bearer token (code 1001), the body (HTTP 422 with FastAPI
 `text/event-stream`: the turn's frames as they come, a heartbeat whenever nothing came
 for `timing.heartbeat` seconds, and the stream closed at the end (no `[DONE]`).
 
+With `abort_on_disconnect` (as ADK >= 2.2 does) a client that goes away mid-turn
+cancels the agent's run: steps already done stay done, the rest never happens.
+
 Out of credits (default) is a mid-stream error frame with errorCode "2001". Stream
 faults from the scenario: drop the connection after K events, stall with heartbeats
 only, a malformed or oversized frame, an error frame, a trailing "temporary issue", and
@@ -43,6 +46,7 @@ async def run_sse(request: web.Request) -> web.StreamResponse:
     if session is None:
         return web.json_response({"detail": f"Session not found: {sid}"}, status=404)
     session.turns += 1
+    world.submissions.append((sid, body["text"]))
     faults = world.faults.take_stream()
     plan = agent.plan(session, body["text"])
     if faults.trailing_issue:
@@ -78,13 +82,18 @@ async def run_sse(request: web.Request) -> web.StreamResponse:
                 await response.write(data)
         else:
             turn = Turn(session, account, plan, maker, faults, scenario.timing)
-            world.spawn(turn.run())
-            if not await _pump(response, turn.frames, faults, scenario.timing.heartbeat):
-                _drop(request)
-                return response
+            task = world.spawn(turn.run())
+            try:
+                if not await _pump(response, turn.frames, faults, scenario.timing.heartbeat):
+                    _drop(request)
+                    return response
+            except (ConnectionError, asyncio.CancelledError):
+                if scenario.abort_on_disconnect:  # ADK >= 2.2 cancels the agent's run
+                    task.cancel()
+                raise
         await response.write_eof()
     except ConnectionError:
-        pass  # the client went away; a running turn carries on by itself
+        pass  # the client went away; the turn carries on unless abort_on_disconnect
     return response
 
 

@@ -61,7 +61,7 @@ async def submit(request: web.Request) -> web.Response:
         raise Failure("The draft has no segments: generate a video before exporting.", status=400)
     job = RenderJob(job_id, session.session_id, account.client_id, draft)
     world.renders[job_id] = job
-    world.spawn(_run(world, request.app[RENDERER], job))
+    job.task = world.spawn(_run(world, request.app[RENDERER], job))
     return _answer(world, job)
 
 
@@ -69,6 +69,21 @@ async def status(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     world.authenticate(request.headers.get("Authorization"))
     return _answer(world, _job(world, request.match_info["id"]))
+
+
+async def cancel(request: web.Request) -> web.Response:
+    """v1.9's `POST .../lambda/<id>/cancel`: a job still pending or processing stops;
+    a finished one cannot be cancelled (409)."""
+    world = request.app[WORLD]
+    world.authenticate(request.headers.get("Authorization"))
+    job = _job(world, request.match_info["id"])
+    if job.status in (p.RENDER_COMPLETED, p.RENDER_FAILED):
+        raise Failure(f"Render {job.id} is already {job.status}; it cannot be cancelled.",
+                      status=409)  # fmt: skip
+    if job.task is not None:
+        job.task.cancel()
+    job.status = p.RENDER_CANCELLED
+    return _answer(world, job)
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -127,11 +142,19 @@ async def _run(world: World, renderer: Any, job: RenderJob) -> None:
         await asyncio.sleep(world.scenario.timing.render_queue)
         _fail(job, "The render failed (a fault from the stand-in's scenario). Submit it again.")
         return
+    steps = 10
+    for step in range(steps):  # timing.render: the least a render takes, progress rising
+        if world.scenario.timing.render <= 0:
+            break
+        job.progress = round(0.9 * step / steps, 3)
+        await asyncio.sleep(world.scenario.timing.render / steps)
     out = world.data_dir / "renders" / f"{_safe(job.id)}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
 
+    floor = job.progress
+
     def progress(fraction: float) -> None:
-        job.progress = round(min(max(fraction, 0.0), 0.99), 3)
+        job.progress = round(min(max(fraction, floor), 0.99), 3)
 
     music = SAMPLE_MEDIA / SAMPLE_MUSIC
     try:

@@ -9,6 +9,10 @@ the file and the key. The format:
     starting_credits: 100    # credits of a new anonymous account
     anonymous_per_ip: 10     # anonymous tokens one IP may get per 7 days (then 429)
     silent_edits: 0.3        # share of edits answered with tool events only, no text
+    slow: false              # as long as the real backend: generation 200 s, edit 40 s,
+                             # render 90 s (timing keys given here still win)
+    time_scale: 1.0          # multiply every timing by this (slow: 0.02 runs in seconds)
+    abort_on_disconnect: false   # a client that goes away cancels the turn (ADK >= 2.2)
     adk: "2.13"              # event shape: "2.13" (nodeInfo, one id per model call) or "1.39"
     streaming: true          # partial text deltas then the aggregate; false: whole events
                              # (a request's own "streaming" field wins)
@@ -18,7 +22,8 @@ the file and the key. The format:
     lose_session_after: 2    # the session is forgotten after this many calls that name it
     faults:                  # make an endpoint fail for its next calls
       - endpoint: credits    # anonymous_token, create_session, chat, upload, credits, state,
-                             # render_submit, render_status, download, claim_token, media
+                             # render_submit, render_status, render_cancel, download,
+                             # claim_token, media
         status: 500          # HTTP status (default 200 when `code` is given)
         code: 2001           # envelope code (default: the status)
         message: "..."       # default: says it is a scenario fault
@@ -58,6 +63,7 @@ the file and the key. The format:
       edit: 0.8              # an edit's work
       frame_gap: 0.03        # between streamed frames
       render_queue: 0.5      # how long a render stays pending
+      render: 0.0            # the least a render takes once processing (progress rises)
       stall_max: 900.0       # longest a stall lasts before the stream closes
 """
 
@@ -76,7 +82,7 @@ from skill.common.errors import ConfigError
 
 ENDPOINTS = (
     "anonymous_token", "create_session", "chat", "upload", "credits", "state",
-    "render_submit", "render_status", "download", "claim_token", "media",
+    "render_submit", "render_status", "render_cancel", "download", "claim_token", "media",
 )  # fmt: skip
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -143,7 +149,11 @@ class Timing:
     edit: float = 0.8
     frame_gap: float = 0.03
     render_queue: float = 0.5
+    render: float = 0.0
     stall_max: float = 900.0
+
+
+SLOW = {"generate": 200.0, "edit": 40.0, "render": 90.0, "render_queue": 5.0}  # real-backend
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,9 @@ class Scenario:
     starting_credits: int = 100
     anonymous_per_ip: int = 10
     silent_edits: float = 0.3
+    slow: bool = False
+    time_scale: float = 1.0
+    abort_on_disconnect: bool = False
     adk: str = "2.13"
     streaming: bool = True
     credits_error: str = "frame"
@@ -184,6 +197,15 @@ def load_scenario(source: Scenario | Mapping[str, Any] | str | Path | None) -> S
     if doc is None:
         return Scenario()
     built: Scenario = _build(Scenario, doc, where, "")
+    timing = built.timing
+    if built.slow:  # real durations, except the timing keys the scenario gives itself
+        given = doc.get("timing") or {}
+        timing = dataclasses.replace(timing, **{k: v for k, v in SLOW.items() if k not in given})
+    if built.time_scale != 1.0:
+        scaled = {f.name: getattr(timing, f.name) * built.time_scale
+                  for f in dataclasses.fields(timing)}  # fmt: skip
+        timing = dataclasses.replace(timing, **scaled)
+    built = dataclasses.replace(built, timing=timing)
     if built.timing.heartbeat <= 0:
         raise ConfigError(
             f"{where}: timing.heartbeat must be more than 0", field="timing.heartbeat"

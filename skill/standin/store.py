@@ -88,6 +88,7 @@ class RenderJob:
     progress: float = 0.0
     path: Path | None = None
     error: str | None = None
+    task: asyncio.Task[None] | None = None
 
 
 class World:
@@ -110,6 +111,7 @@ class World:
         self.media: dict[str, Media] = {}
         self.renders: dict[str, RenderJob] = {}
         self.claims: dict[str, str] = {}
+        self.submissions: list[tuple[str, str]] = []  # (session id, text) of every chat turn
         self._live: dict[str, Token] = {}  # client id -> its latest token
         self._grants: dict[str, list[float]] = {}  # IP -> when tokens were issued
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -229,11 +231,12 @@ class World:
 
     # -- background work ---------------------------------------------------------------
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run work that outlives its request (a chat turn, a render) until close()."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
         for task in list(self._tasks):

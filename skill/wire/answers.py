@@ -103,6 +103,7 @@ def uploads(doc: Any, fallback_name: str) -> list[p.Upload]:
 
 
 _STATUS_ALIASES = {
+    "canceled": p.RENDER_CANCELLED,
     "queued": p.RENDER_PENDING,
     "running": p.RENDER_PROCESSING,
     "rendering": p.RENDER_PROCESSING,

@@ -18,12 +18,11 @@ Retries, by cause:
 - HTTP 400 on anonymous-token: a new client id, retried once.
 - A connection that could not be opened: the request never left, so every call retries
   it, with back-off.
-- 5xx, timeouts and connections lost after sending: retried with exponential back-off
-  and jitter (at most `timings.retry_attempts` attempts) only by calls that change
-  nothing or nothing that matters twice: credits, state, render status, download and
-  claim-token. Creating calls (anonymous token, session, upload, render submit, chat)
-  raise instead, since the backend may have acted: a second render, a second upload,
-  a chat turn charged twice. A chat stream that has begun is never retried.
+- 5xx, timeouts and connections lost after sending: retried with back-off and jitter
+  (at most `timings.retry_attempts` attempts) only by calls that change nothing that
+  matters twice: credits, state, render status and cancel, download, claim-token.
+  Creating calls (token, session, upload, render submit, chat) raise instead: the
+  backend may have acted. A chat stream that has begun is never retried.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -84,15 +82,13 @@ class NemoClient:
     async def __aenter__(self) -> NemoClient:
         return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
 
     @property
     def client_id(self) -> str:
@@ -230,6 +226,10 @@ class NemoClient:
     async def render_status(self, render_id: str) -> p.RenderJob:
         doc = await self._json("GET", p.render_status_path(render_id), safe=True)
         return answers.render_job(doc, render_id)
+
+    async def cancel_render(self, render_id: str) -> p.RenderJob:
+        doc = await self._json("POST", p.render_cancel_path(render_id), safe=True)
+        return answers.render_job(doc, render_id, default_status=p.RENDER_CANCELLED)
 
     async def download(
         self, url: str, dest: Path, progress: DownloadProgress | None = None
@@ -384,9 +384,8 @@ class NemoClient:
         return headers
 
     def _long_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self._timings.upload_timeout, sock_connect=self._timings.connect_timeout
-        )
+        t = self._timings
+        return aiohttp.ClientTimeout(total=t.upload_timeout, sock_connect=t.connect_timeout)
 
 
 def _transport_error(method: str, path: str, exc: BaseException) -> errors.TransportError:

@@ -33,6 +33,11 @@ def render_status_path(render_id: str) -> str:
     return f"{RENDER}/{render_id}"
 
 
+def render_cancel_path(render_id: str) -> str:
+    """v1.9: `POST /api/render/proxy/lambda/<id>/cancel`."""
+    return f"{RENDER}/{render_id}/cancel"
+
+
 def render_download_path(render_id: str) -> str:
     """v1.9's fallback download path when a completed job carries no URL."""
     return f"/api/render/proxy/{render_id}/download"
@@ -57,6 +62,7 @@ TRACK_VIDEO, TRACK_AUDIO, TRACK_TEXT = 0, 1, 7
 RENDER_OUTPUT = {"format": "mp4", "quality": "high"}  # the `output` every render submits
 RENDER_PENDING, RENDER_PROCESSING = "pending", "processing"
 RENDER_COMPLETED, RENDER_FAILED = "completed", "failed"
+RENDER_CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,7 @@ class RenderJob:
 
     @property
     def done(self) -> bool:
-        return self.status in (RENDER_COMPLETED, RENDER_FAILED)
+        return self.status in (RENDER_COMPLETED, RENDER_FAILED, RENDER_CANCELLED)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from skill.standin.render import SAMPLE_PHOTO
 WEB = "https://web.example"
 FAST = {"timing": {"heartbeat": 0.05, "generate": 0.05, "edit": 0.02, "frame_gap": 0,
                    "render_queue": 0.02}, "silent_edits": 0}  # fmt: skip
-KEYS = {"intent", "outcome", "replies", "files", "links", "error"}
+KEYS = {"intent", "outcome", "replies", "files", "links", "error", "next"}
 
 
 @dataclass
@@ -196,8 +196,8 @@ async def test_say_json_is_one_object_with_the_turns_lines(
 ) -> None:
     run = await cli("say", "credits", "--json")
     assert run.code == 0, run.stderr
-    assert run.doc == {"intent": "credits", "outcome": "replied", "replies": [balance(standin)],
-                       "files": [], "links": [], "error": None}  # fmt: skip
+    assert run.doc == {"intent": "credits", "replies": [balance(standin)], "files": [],
+                       "links": [], "error": None, "outcome": "replied", "next": None}  # fmt: skip
 
 
 async def test_say_without_json_prints_the_lines(cli: Cli, standin: RunningStandin) -> None:
@@ -234,8 +234,9 @@ async def test_exit_3_unusable_input_before_any_network_call(
     run = await offline(*args, "--json")
     line = t("upload.not_found", path="missing.jpg")
     assert run.code == 3
+    error = {"code": "input", "message": line}
     assert run.doc == {"intent": "upload", "outcome": "failed", "replies": [line], "files": [],
-                       "links": [], "error": {"code": "input", "message": line}}  # fmt: skip
+                       "links": [], "error": error, "next": None}  # fmt: skip
     assert not (offline.folder / "config" / "token.json").exists()
 
 

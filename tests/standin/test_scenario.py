@@ -134,3 +134,12 @@ def test_stream_faults_run_out_after_their_turns_but_keep_the_heartbeat_style() 
 def test_render_failures_count_down() -> None:
     book = FaultBook(load_scenario({"render": {"fail_next": 2}}))
     assert [book.take_render_failure() for _ in range(3)] == [True, True, False]
+
+
+def test_slow_takes_the_real_backends_durations_and_time_scale_shrinks_them() -> None:
+    real = load_scenario({"slow": True})
+    assert (real.timing.generate, real.timing.edit, real.timing.render) == (200.0, 40.0, 90.0)
+    kept = load_scenario({"slow": True, "timing": {"render": 30}})
+    assert kept.timing.render == 30.0 and kept.timing.generate == 200.0
+    fast = load_scenario({"slow": True, "time_scale": 0.01})
+    assert fast.timing.generate == pytest.approx(2.0) and fast.timing.heartbeat == 0.02

@@ -1,0 +1,53 @@
+"""While a turn runs: which messages only ask how it goes, which ask to stop (intents/
+turns.yaml), and what `submit` does with a message (start, queue, attach)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from skill.conversation import handoff
+from skill.conversation.turns import DONE, RUNNING
+from skill.conversation.turns_file import FileTurnBook
+
+PHRASES = [
+    ("is it done?", "status"), ("Is it ready yet", "status"), ("how's it going", "status"),
+    ("How is the video coming along?", "status"), ("any progress?", "status"),
+    ("好了吗", "status"), ("视频好了没？", "status"), ("还要多久", "status"),
+    ("cancel", "cancel"), ("Stop!", "cancel"), ("stop the render", "cancel"), ("取消", "cancel"),
+    ("never mind", "cancel"),
+    ("is it possible to add BGM", None), ("stop the music at 5 s", None),
+    ("add a title that says is it done", None), ("generate a video", None), ("状态栏", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "kind"), PHRASES)
+def test_status_questions_and_stops_match_the_whole_message(text: str, kind: str | None) -> None:
+    found = "status" if handoff.is_status_question(text) else None
+    found = found or ("cancel" if handoff.is_stop(text) else None)
+    assert found == kind
+
+
+def submit(book: FileTurnBook, text: str, **kw: bool) -> handoff.Submitted:
+    return handoff.submit(book, "c", "say", text, out_dir="/o", lang="en", intent="chat", **kw)
+
+
+def test_a_message_starts_queues_or_attaches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(handoff, "spawn_worker", started.append)
+    book = FileTurnBook(tmp_path)
+    first = submit(book, "make a video")
+    assert first.kind == "started" and started == ["c"]
+    assert submit(book, "add BGM").kind == "queued"
+    assert submit(book, " make a video ").kind == "repeat"  # a host re-sending a killed say
+    assert submit(book, "is it done?", status_question=True).kind == "status"
+    assert [t.text for t in book.journal("c").read().turns] == ["make a video", "add BGM"]
+    # once every turn is done and its outcome delivered, the same words are a new turn
+    book.journal("c").update(lambda j: replace(j, turns=tuple(
+        replace(t, status=DONE, reported=True) for t in j.turns)))  # fmt: skip
+    assert submit(book, "make a video").kind == "started"
+    assert book.journal("c").read().turns[-1].status != RUNNING
