@@ -32,7 +32,7 @@ from pathlib import Path
 
 from skill.common.resources import data_path
 from skill.conversation import templates
-from skill.conversation.intents import compile_any, read_yaml
+from skill.conversation.datafile import compile_any, read_yaml
 from skill.conversation.turns import (
     Entry,
     Journal,
