@@ -73,27 +73,33 @@ class Host(Cli):
         self.env |= {"NEMO_CONVERSATION": NAME, "NEMO_WORKER_LOG": str(folder / "worker.log")}
         self.calls: list[tuple[str, float]] = []
         self.procs: set[int] = set()  # pids of the calls still running
+        self.kills = 0
 
     async def call(self, *args: str, kill_after: float | None = None) -> Run | None:
-        """Run one command; with kill_after, SIGKILL it then (None when it was killed)."""
+        """Run one command; with kill_after, SIGKILL it then. None when it was killed before
+        it printed a whole answer (a host reads stdout as it comes: what was printed counts)."""
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "skill", *args, env=self.env, cwd=self.folder,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self.procs.add(proc.pid)
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), kill_after or 120)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            self.calls.append((args[0] + " (killed)", time.monotonic() - started))
-            return None
+        loop = asyncio.get_running_loop()
+        killer = loop.call_later(kill_after, proc.kill) if kill_after is not None else None
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        if killer is not None:
+            killer.cancel()
         self.procs.discard(proc.pid)
-        self.calls.append((args[0], time.monotonic() - started))
         assert proc.returncode is not None
-        if proc.returncode < 0:  # killed from outside (the test's own kill -9)
-            return None
+        killed = proc.returncode < 0  # by the timer, or by the test's own kill -9
+        self.kills += killed
+        self.calls.append((args[0] + (" (killed)" if killed else ""), time.monotonic() - started))
+        if killed:
+            try:
+                json.loads(out)
+            except ValueError:
+                return None
+            return Run(0, out.decode(), err.decode())
         return Run(proc.returncode, out.decode(), err.decode())
 
     def journal(self) -> Any:
@@ -264,24 +270,22 @@ async def test_kill_9_at_random_offsets_ten_times_loses_nothing_and_repeats_noth
     is called again."""
     rng = random.Random(12)
     messages = [GENERATE, TITLE, "export"]
-    kills = 0
     for message in messages:
         command: tuple[str, ...] = ("say", message)
         while True:
-            offset = rng.uniform(0.05, 1.6) if kills < 10 else None
+            offset = rng.uniform(0.05, 1.6) if host.kills < 10 else None
             run = await host.call(*command, "--json", "--wait", "1", kill_after=offset)
             if run is None:
-                kills += 1
                 continue  # the same command again: a say is re-sent, a wait re-called
             if run.doc["outcome"] != "running":
                 break
             command = ("wait",)
-    assert kills == 10
+    assert host.kills == 10
     assert texts(slow) == [GENERATE, TITLE]  # "export" is not a chat message
     jobs = slow.world.renders.values()  # each render submitted once, each delivered once
     assert len(jobs) == len(list((host.folder / "out").glob("*.mp4"))) >= 2
     assert all(j.status == "completed" for j in jobs)
     unsettled = [t for t in host.journal().turns if not t.settled]
     assert unsettled == [] and len(host.journal().turns) == 3
-    print(json.dumps({"calls": len(host.calls), "kills": kills,
+    print(json.dumps({"calls": len(host.calls), "kills": host.kills,
                       "longest_call_s": round(max(d for _c, d in host.calls), 2)}))  # fmt: skip
