@@ -86,15 +86,29 @@ class Explanation:
 
 
 def _union(spec: Any, spot: Spot, fragments: dict[str, str]) -> re.Pattern[str]:
-    """One regex from `en` (word-bounded), `zh` and `re` (anywhere) pattern lists."""
+    """One regex from `en` (word-bounded), `zh` and `re` (anywhere) pattern lists; with a
+    `frame`, the `re` patterns as one alternative put where the frame says `{*}`."""
     found: dict[str, list[tuple[str, Spot]]] = {"en": [], "zh": [], "re": []}
-    for lang, (patterns, lang_spot) in spot.fields(spec, (), tuple(found)).items():
-        found[lang] = [
-            (expand(at.text(p), fragments, at), at) for p, at in lang_spot.items(patterns)
-        ]
+    fields = spot.fields(spec, (), (*found, "frame"))
+    for lang in found:
+        if lang in fields:
+            patterns, at = fields[lang]
+            found[lang] = [(expand(s.text(p), fragments, s), s) for p, s in at.items(patterns)]
     if not any(found.values()):
         raise spot.fail("expected at least one pattern under en, zh or re")
-    return compile_any(found["zh"] + found["re"], bounded=found["en"])
+    if "frame" not in fields:
+        return compile_any(found["zh"] + found["re"], bounded=found["en"])
+    value, at = fields["frame"]
+    frame = expand(at.text(value), fragments, at)
+    if "{*}" not in frame or found["en"] or found["zh"]:
+        raise at.fail("a frame holds {*}, where its term's `re` patterns go (no en or zh)")
+    # the frame once around all patterns: its fragments compiled once, not per pattern
+    framed = frame.replace("{*}", "|".join(f"(?:{p})" for p, _ in found["re"]))
+    try:
+        return re.compile(framed, re.IGNORECASE)
+    except re.error:
+        compile_any(found["re"])  # names a bad pattern by its spot
+        return compile_any([(framed, at)])  # or the frame
 
 
 def load_rules(path: Path | None = None) -> Rules:

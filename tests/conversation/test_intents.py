@@ -184,6 +184,10 @@ BROKEN = [
     (("rules:\n", "clauses:\n  split: ['(']\n  connectors: {en: [then]}\nrules:\n"), 7,
      "clauses.split[0]"),
     (("rules:\n", "clauses:\n  split: [x]\nrules:\n"), 6, "clauses"),
+    (("    en: [go]", "    frame: 'x'\n    re: [go]"), 3, "terms.go.frame"),
+    (("    en: [go]", "    frame: '{*}'\n    en: [go]"), 3, "terms.go.frame"),
+    (("    en: [go]", "    frame: '({*}'\n    re: [go]"), 3, "terms.go.frame"),
+    (("    en: [go]", "    frame: '{*}'\n    re: ['(go']"), 4, "terms.go.re[0]"),
 ]  # fmt: skip
 
 
@@ -205,6 +209,18 @@ def test_good_rules_file_routes(tmp_path: Path) -> None:
     rules = load_rules(path)
     assert classify("let's go", rules=rules).intent == "export"
     assert classify("going", rules=rules).intent == "chat"
+
+
+def test_a_frame_puts_the_patterns_where_it_says(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    framed = GOOD.replace("    en: [go]", "    frame: '^(?:please )?(?:{*})$'\n    re: [go, run]")
+    path.write_text(framed, encoding="utf-8")
+    rules = load_rules(path)
+    assert [classify(t, rules=rules).intent for t in ("please run", "go", "go away")] == [
+        "export",
+        "export",
+        "chat",
+    ]
 
 
 # -- the rule families of issue 14 --------------------------------------------------------
@@ -287,8 +303,8 @@ def test_the_rule_file_keeps_its_policy() -> None:
     raw = yaml.safe_load(text)
     assert raw["fragments"]["lead"].startswith("^")
     for command in ("export", "credits", "state", "upload"):
-        assert set(raw["terms"][command]) == {"re"}, command
-        assert all(p.startswith("{lead}") for p in raw["terms"][command]["re"]), command
+        assert set(raw["terms"][command]) == {"frame", "re"}, command
+        assert raw["terms"][command]["frame"] == "{lead}(?:{*}){tail}", command
     rules = load_rules().rules
     first_command = next(i for i, r in enumerate(rules) if r.id == "export")
     assert all(i < first_command for i, r in enumerate(rules) if r.veto)
