@@ -23,6 +23,7 @@ from skill.common.storage import atomic_write, read_json, write_json
 
 DEFAULT_API_URL = "https://mega-api-prod.nemovideo.ai"
 DEFAULT_WEB_URL = "https://nemovideo.com"
+MAX_CLIENT_ID = 64  # the longest X-Client-Id the backend accepts (issue 10)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Settings:
             web_url=web,
             config_dir=config_dir(env),
             env_token=env.get("NEMO_TOKEN") or None,
-            env_client_id=env.get("NEMO_CLIENT_ID") or None,
+            env_client_id=_client_id(env),
             skill_source=env.get("SKILL_SOURCE") or None,
             output_dir=Path(out).expanduser() if out else None,
         )
@@ -81,7 +82,7 @@ class Settings:
             existing = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             existing = ""
-        if existing:
+        if existing and len(existing) <= MAX_CLIENT_ID:
             return existing
         new = str(uuid.uuid4())
         atomic_write(path, (new + "\n").encode(), mode=0o600)
@@ -99,6 +100,18 @@ def config_dir(env: Mapping[str, str]) -> Path:
         return Path(env["NEMO_CONFIG_DIR"]).expanduser()
     base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base).expanduser() / "nemovideo"
+
+
+def _client_id(env: Mapping[str, str]) -> str | None:
+    value = (env.get("NEMO_CLIENT_ID") or "").strip()
+    if len(value) > MAX_CLIENT_ID or any(not c.isprintable() or c.isspace() for c in value):
+        raise ConfigError(
+            f"NEMO_CLIENT_ID is {len(value)} characters long or holds spaces or control "
+            f"characters; the backend accepts an X-Client-Id of at most {MAX_CLIENT_ID} "
+            "printable characters (a UUID is 36). Shorten it or unset it.",
+            field="NEMO_CLIENT_ID",
+        )
+    return value or None
 
 
 def _url(env: Mapping[str, str], key: str, default: str) -> str:

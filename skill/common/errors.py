@@ -345,18 +345,21 @@ def error_for(
     """Pick the error for a response, or None when it is a success.
 
     A non-zero envelope `code` wins over the HTTP status; a 2xx with code 0 (or
-    no envelope) is a success. `path` refines statuses whose meaning depends on
-    the endpoint: 400 means a missing client id only on the anonymous-token call,
-    and 404 means a lost session only on session-scoped paths.
+    no envelope) is a success, unless the envelope says `"success": false`. `path`
+    refines statuses whose meaning depends on the endpoint: 400 means a missing client
+    id only on the anonymous-token call, and 404 a lost session only on session paths.
     """
     code = body.get("code") if isinstance(body, Mapping) else None
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        code = int(code)  # "2001" as a string
     if isinstance(code, bool) or not isinstance(code, (int, type(None))):
         code = None
+    failed = isinstance(body, Mapping) and body.get("success") is False  # the v1.9 envelope
     message = ""
     if isinstance(body, Mapping):
         raw = body.get("message") or body.get("msg") or body.get("detail") or body.get("error")
         message = str(raw) if raw else ""
-    if 200 <= status < 300 and not code:
+    if 200 <= status < 300 and not code and not failed:
         return None
 
     cls: type[APIError]

@@ -32,6 +32,7 @@ from skill.common.errors import (
     InputError,
     NemoError,
     OutOfCredits,
+    PlanRequired,
     Refused,
     RenderError,
     SessionNotFound,
@@ -366,13 +367,12 @@ class Runtime:
     def error_line(self, exc: NemoError) -> str:
         ctx: dict[str, Any] = {"detail": exc.message, **exc.details}
         key = exc.key
-        if isinstance(exc, OutOfCredits):
-            if self.client.is_anonymous:
-                ctx["register_url"] = (
-                    f"{self.settings.web_url}/register?bind={self.client.client_id}"
-                )
-            else:
-                key = "error.out_of_credits_registered"
+        if isinstance(exc, (OutOfCredits, PlanRequired)) and self.client.is_anonymous:
+            ctx["register_url"] = f"{self.settings.web_url}/register?bind={self.client.client_id}"
+            if isinstance(exc, PlanRequired):  # "register to unlock export": a plan matter
+                key = "error.plan_required_anonymous"
+        elif isinstance(exc, OutOfCredits):
+            key = "error.out_of_credits_registered"
         elif isinstance(exc, UnsupportedFileType):
             ctx["accepted"] = ", ".join(ACCEPTED_EXTENSIONS)
         ctx.setdefault("limit_mb", MAX_UPLOAD_BYTES // (1024 * 1024))

@@ -37,6 +37,11 @@ BROKEN_FRAMES = (b"data: <html>\n\n", b'data: {"content":{"parts":\n\n')
 
 async def run_sse(request: web.Request) -> web.StreamResponse:
     world, agent = request.app[WORLD], request.app[AGENT]
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        # ADK's _OriginCheckMiddleware (google/adk/cli/api_server.py): no Origin passes,
+        # a foreign one gets a plain-text 403 before anything runs
+        return web.Response(status=403, text="Forbidden: origin not allowed")
     account = world.authenticate(request.headers.get("Authorization"))
     body, problems = await _body(request)
     if problems:

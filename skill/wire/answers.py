@@ -78,7 +78,8 @@ def state(doc: Any, path: str) -> p.SessionState:
 
 
 def uploads(doc: Any, fallback_name: str) -> list[p.Upload]:
-    """A list, `{"files": [...]}`, `{"uploads": [...]}` or one object; entries may be URLs."""
+    """A list, `{"files": [...]}` (v1.9: `filename, file_type, cdn_url, duration, width,
+    height, fps, hash`), `{"uploads": [...]}` or one object; entries may be URLs."""
     data = unwrap(doc)
     items: Any = data
     if isinstance(data, Mapping):
@@ -94,8 +95,10 @@ def uploads(doc: Any, fallback_name: str) -> list[p.Upload]:
             p.Upload(
                 name=_first(entry, "name", "filename", "file_name", "original_name")
                 or fallback_name,
-                url=_first(entry, "url", "file_url", "media_url", "download_url"),
-                media_type=_first(entry, "media_type", "type", "mime_type", "content_type"),
+                url=_first(entry, "url", "cdn_url", "file_url", "media_url", "download_url"),
+                media_type=_first(
+                    entry, "media_type", "file_type", "type", "mime_type", "content_type"
+                ),
                 raw=dict(entry),
             )
         )

@@ -143,3 +143,18 @@ def test_generate_then_a_silent_edit(host: Host) -> None:
     assert "Here is your 10-second beach video." in doc["replies"]
     code, doc = host.say("add lo-fi bgm")
     assert (code, doc["outcome"], doc["replies"]) == (0, "edited", [BGM_LINE]), doc
+
+
+def test_requests_carry_no_origin_since_adk_refuses_a_foreign_one(host: Host) -> None:
+    """Every CLI run above got through ADK's _OriginCheckMiddleware, which lets a request
+    without Origin pass and answers a foreign one with a 403 before anything runs."""
+    host.script([{"text": "Hi."}])
+    sid = httpx.post(f"{host.url}/api/tasks/me/with-session/nemo_agent").json()["data"]
+    body = {"app_name": "nemo_agent", "user_id": "me", "session_id": sid["session_id"],
+            "new_message": {"parts": [{"text": "hi"}]}}  # fmt: skip
+    refused = httpx.post(
+        f"{host.url}/run_sse", json=body, headers={"Origin": "https://evil.example"}
+    )
+    assert (refused.status_code, refused.text) == (403, "Forbidden: origin not allowed")
+    code, doc = host.say("hi")
+    assert (code, doc["outcome"]) == (0, "replied")

@@ -217,3 +217,33 @@ DECISIONS = [
 def test_decide(ending: Ending, outcome: Outcome) -> None:
     assert decide(ending) is outcome
     assert outcome.ok is (outcome in {"replied", "edited", "asked", "running"})
+
+
+class Counting(Backend):
+    """A backend that notes whether the runtime read its stream to the end."""
+
+    exhausted = False
+
+    async def chat(self, session_id: str, text: str) -> Any:
+        async for sse in super().chat(session_id, text):
+            yield sse
+        self.exhausted = True
+
+
+async def test_an_error_mid_stream_never_disconnects_early() -> None:
+    """ADK >= 2.2 cancels the run when the client goes: the stream is read to its end."""
+    backend = Counting([*TITLE_ADDED, ended("RuntimeError", "boom"), echo()], [DRAFT_TITLED])
+    _, result = await run(backend, DRAFT_VIDEO, timings=FAST)
+    assert backend.exhausted and result.outcome is Outcome.PARTIAL
+
+
+async def test_alternatives_offered_in_gui_words_run_each_action_once() -> None:
+    said = (
+        "Your video is ready! Click Export to download it, or open the timeline panel to "
+        "preview it. You can also hit the Export button later."
+    )
+    out, result = await run(Backend([say(said)], [DRAFT_VIDEO]), DRAFT_VIDEO, timings=FAST)
+    assert out.replies == ["Your video is ready!"]
+    assert result.actions == ("export", "state")  # each once, in the order offered
+    gui_words = ("click", "button", "panel", "hit ")
+    assert not any(w in r.lower() for w in gui_words for r in out.replies)

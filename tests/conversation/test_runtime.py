@@ -344,7 +344,7 @@ ERRORS = [
     ("2001-any-call", {"faults": [{"endpoint": "credits", "code": 2001}]}, "credits", False,
      "error.out_of_credits", "2001", {}),
     ("402", {"faults": [{"endpoint": "render_submit", "status": 402}]}, "export", False,
-     "error.plan_required", "402", {}),
+     "error.plan_required_anonymous", "402", {}),
     ("4001", {}, "upload {cdn}/files/notes", False, "error.unsupported_file_type", "4001",
      {"accepted": ", ".join(ACCEPTED_EXTENSIONS)}),
     ("4002", {"faults": [{"endpoint": "upload", "code": 4002}]}, "上传这张照片", True,
@@ -379,7 +379,7 @@ async def test_each_error_code_reads_as_its_line(
     text = message.format(cdn=p.standin.cdn_url)
     out, outcome = await p.turn(text, [SAMPLE_PHOTO] if attach else [])
 
-    if key == "error.out_of_credits":
+    if key in ("error.out_of_credits", "error.plan_required_anonymous"):
         client_id = p.settings.client_id()
         ctx = {"register_url": f"{WEB}/register?bind={client_id}"}
         assert f"?bind={client_id}" in out.replies[-1]
@@ -388,8 +388,9 @@ async def test_each_error_code_reads_as_its_line(
     assert (outcome.error_code, outcome.error_message) == (code, expected)
     assert outcome.exit_code == 1
     assert not out.files
-    if code == "402":
-        assert "subscription" in expected
+    if code == "402":  # "register to unlock export": an account matter, not credits
+        assert "account" in expected and "not credits" in expected
+        assert expected != t("error.out_of_credits", lang, **ctx)
         assert p.store.load().pending == ()
 
 
@@ -401,6 +402,16 @@ async def test_out_of_credits_for_a_registered_user_says_top_up(make: Make) -> N
     out, outcome = await p.turn("add a caption 'Hi' at 1s")
     assert out.replies[-1] == t("error.out_of_credits_registered")
     assert "register" not in out.replies[-1] and outcome.error_code == "2001"
+
+
+async def test_402_for_a_registered_user_is_a_plan_matter(make: Make) -> None:
+    p0 = await make({"faults": [{"endpoint": "render_submit", "status": 402}]})
+    token, _ = p0.world.issue_token("registered-user", "127.0.0.1")
+    p = Project(p0.standin, p0.folder / "registered", env={"NEMO_TOKEN": token.value})
+    await p.ready()
+    out, outcome = await p.turn("export")
+    assert out.replies[-1] == t("error.plan_required")
+    assert "register" not in out.replies[-1] and outcome.error_code == "402"
 
 
 async def test_export_in_a_lost_session_opens_a_new_one_and_says_it_is_empty(make: Make) -> None:

@@ -230,3 +230,12 @@ async def test_before_the_stream_unknown_session_bad_body_bad_token(raw: Raw) ->
     }
     status, answer, _ = await raw.call("POST", "/run_sse", "nmv_usr_bad", json=body)
     assert (status, answer["code"]) == (200, 1001)
+
+
+async def test_a_foreign_origin_is_refused_as_adk_refuses_it(raw: Raw) -> None:
+    token, sid = await raw.ready()
+    body = {"app_name": "nemo_agent", "user_id": "me", "session_id": sid,
+            "new_message": {"parts": [{"text": GENERATE}]}}  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}
+    async with raw.http.post(raw.base + "/run_sse", json=body, headers=headers) as resp:
+        assert (resp.status, await resp.text()) == (403, "Forbidden: origin not allowed")

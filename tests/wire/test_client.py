@@ -164,16 +164,33 @@ async def test_upload_file_that_does_not_exist_is_an_input_error(
         {"uploads": [{"url": "https://cdn/a.jpg", "type": "image"}]},
         {"url": "https://cdn/a.jpg", "type": "image"},
         ["https://cdn/a.jpg"],
+        {
+            "files": [
+                {
+                    "filename": "a.jpg",
+                    "file_type": "image",
+                    "cdn_url": "https://cdn/a.jpg",
+                    "duration": 0,
+                    "width": 640,
+                    "height": 480,
+                    "fps": 0,
+                    "hash": "ab12",
+                }
+            ]
+        },
+        {"success": True, "data": {"files": [{"cdn_url": "https://cdn/a.jpg"}]}},
     ],
+    ids=["list", "uploads", "object", "urls", "v1.9-files", "success-envelope"],
 )
 async def test_upload_url_accepts_every_answer_shape(
     client: NemoClient, api: Any, data: Any
 ) -> None:
     grant(api)
-    api.post(API + p.upload_path(SID), payload=ok(data))
+    body = data if isinstance(data, dict) and "success" in data else ok(data)
+    api.post(API + p.upload_path(SID), payload=body)
     (upload,) = await client.upload_url(SID, "https://example.com/a.jpg")
     assert upload.url == "https://cdn/a.jpg"
-    assert upload.name == "https://example.com/a.jpg"
+    assert upload.name in ("https://example.com/a.jpg", "a.jpg")
     (call,) = sent(api, "POST", p.upload_path(SID))
     assert call["json"] == {"urls": ["https://example.com/a.jpg"], "source_type": "url"}
     assert_signed(call)
@@ -232,6 +249,23 @@ async def test_submit_render_uses_camel_case_session_id(client: NemoClient, api:
         ),
         ({"code": 0, "data": {"status": "pending", "percent": 0.25}}, "pending", None, 0.25),
         (ok({"status": "failed", "error": "boom"}), "failed", None, None),
+        (  # the third shape (v1.9)
+            {
+                "taskId": "t-9",
+                "status": "completed",
+                "progress": 100,
+                "output": {"url": "https://cdn/o.mp4", "duration": 10.0, "size": 123},
+            },
+            "completed",
+            "https://cdn/o.mp4",
+            1.0,
+        ),
+        (
+            {"success": True, "data": {"status": "processing", "progress": 0.5}},
+            "processing",
+            None,
+            0.5,
+        ),
     ],
 )
 async def test_render_status_accepts_both_shapes(
@@ -336,10 +370,11 @@ CALLS: dict[str, tuple[str, str, Call]] = {
         ("render", 503, None, errors.ServerError),
         ("credits", 418, None, errors.UnexpectedResponse),
         ("credits", 200, 9999, errors.UnexpectedResponse),
+        ("credits", 200, "2001", errors.OutOfCredits),  # a code sent as a string
     ],
 )
 async def test_error_table(
-    client: NemoClient, api: Any, call: str, status: int, code: int | None, exc: type
+    client: NemoClient, api: Any, call: str, status: int, code: int | str | None, exc: type
 ) -> None:
     method, path, invoke = CALLS[call]
     if call != "token":
@@ -360,7 +395,7 @@ async def test_error_table(
     err = caught.value
     assert type(err) is exc
     assert (err.status, err.request_id) == (status, "req-42")
-    assert err.code == (code or exc.code_value or None)
+    assert err.code == (int(code) if code else (exc.code_value or None))
     assert TOKEN not in str(err)
     assert TOKEN not in repr(err)
     assert TOKEN not in repr(err.__dict__)
@@ -371,6 +406,26 @@ async def test_a_non_json_success_is_an_unexpected_response(client: NemoClient, 
     api.get(API + p.CREDITS, body="<html>proxy</html>", content_type="text/html")
     with pytest.raises(errors.UnexpectedResponse, match="not JSON"):
         await client.credits()
+
+
+async def test_a_success_envelope_saying_false_is_an_error(client: NemoClient, api: Any) -> None:
+    grant(api)
+    api.get(API + p.CREDITS, payload={"success": False, "message": "quota service down"})
+    with pytest.raises(errors.UnexpectedResponse, match="quota service down"):
+        await client.credits()
+
+
+@pytest.mark.parametrize("value", ["x" * 65, "has space", "tab\there"])
+def test_a_client_id_the_backend_would_refuse_is_a_config_error(value: str, tmp_path: Path) -> None:
+    with pytest.raises(errors.ConfigError, match="at most 64"):
+        Settings.from_env({"NEMO_CLIENT_ID": value, "NEMO_CONFIG_DIR": str(tmp_path)})
+
+
+def test_client_ids_fit_the_header_limit(tmp_path: Path) -> None:
+    settings = Settings.from_env({"NEMO_CONFIG_DIR": str(tmp_path)})
+    (tmp_path / "client_id").write_text("y" * 80 + "\n")  # a persisted id too long to send
+    assert len(settings.client_id()) == 36
+    assert Settings.from_env({"NEMO_CLIENT_ID": "z" * 64}).client_id() == "z" * 64
 
 
 # -- retries ------------------------------------------------------------------------------
