@@ -9,16 +9,26 @@ produced by a real ADK server.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from skill.common.errors import NemoError
+from skill.common.errors import NemoError, StreamDropped
 from skill.conversation.outcome import Ending, Outcome, decide, outcome_of_error
 from skill.wire.events import AgentFailure
 from skill.wire.sse import ServerSentEvent, SSEDecoder
 
-from .test_chat import DRAFT_TITLED, DRAFT_VIDEO, FAST, Backend, frames, run, t
+from .test_chat import (
+    DRAFT_TITLED,
+    DRAFT_VIDEO,
+    FAST,
+    HEARTBEAT,
+    Backend,
+    frames,
+    run,
+    t,
+)
 
 TAIL = {
     "invocationId": "e-1",
@@ -247,3 +257,26 @@ async def test_alternatives_offered_in_gui_words_run_each_action_once() -> None:
     assert result.actions == ("export", "state")  # each once, in the order offered
     gui_words = ("click", "button", "panel", "hit ")
     assert not any(w in r.lower() for w in gui_words for r in out.replies)
+
+
+STALL = replace(FAST, heartbeat_only_timeout=0.05, recovery_waits=(0.0,) * 5)
+
+
+@pytest.mark.parametrize(
+    ("states", "changed"), [([DRAFT_VIDEO, DRAFT_TITLED], True), ([DRAFT_VIDEO], False)],
+    ids=["state-changed", "state-unchanged"],
+)  # fmt: skip
+async def test_a_stall_after_tools_is_partial_never_a_retry(
+    states: list[Any], changed: bool
+) -> None:
+    script = [*TITLE_ADDED, HEARTBEAT, 1.0]  # tools ran, then heartbeats only
+    out, result = await run(Backend(script, states), DRAFT_VIDEO, timings=STALL)
+    assert result.outcome is Outcome.PARTIAL
+    assert out.replies[-1] == partial("chat.reason_broken", changed=changed)
+    assert (TITLE_LINE in out.replies) is changed
+    assert t("chat.recovery_failed") not in out.replies
+
+
+async def test_a_stall_before_any_tool_with_no_change_is_failed() -> None:
+    with pytest.raises(StreamDropped):
+        await run(Backend([HEARTBEAT, 1.0], [DRAFT_VIDEO]), DRAFT_VIDEO, timings=STALL)
