@@ -9,7 +9,8 @@
 (the journal counts what was shown, under its lock): nothing twice, nothing lost.
 
 A message that arrives while a turn runs never starts a competing turn:
-- a status question ("is it done?", 好了吗; `intents/turns.yaml`) attaches like `wait`;
+- a status question ("is it done?", 好了吗; routed to `wait` by `intents/routing.yaml`
+  while busy) attaches like `wait`;
 - a repeat of a message already in hand (a host retrying a killed `say`) attaches to it:
   the backend never sees it twice;
 - anything else is queued; the worker sends it once the running turn ends.
@@ -21,18 +22,14 @@ started), a worker is started: it recovers the interrupted turn from the state.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 
-from skill.common.resources import data_path
 from skill.conversation import templates
-from skill.conversation.datafile import compile_any, read_yaml
 from skill.conversation.turns import (
     Entry,
     Journal,
@@ -43,42 +40,6 @@ from skill.conversation.turns import (
 
 NEXT = {"command": "nemo-video wait --json"}
 POLL_FIRST, POLL_MAX = 0.05, 0.25
-_TRAILING = re.compile(r"[\s.!?。！？~…]+$")
-
-
-@dataclass(frozen=True)
-class TurnPhrases:
-    status: re.Pattern[str]
-    cancel: re.Pattern[str]
-
-
-@cache
-def load_phrases(path: Path | None = None) -> TurnPhrases:
-    """intents/turns.yaml: what counts as a status question or a stop while a turn runs."""
-    root, top = read_yaml(path or data_path("intents", "turns.yaml"))
-    fields = top.fields(root, ("status", "cancel"))
-    patterns = []
-    for name in ("status", "cancel"):
-        value, spot = fields[name]
-        langs = spot.fields(value, (), ("en", "zh", "re"))
-        raw = [(at.text(p), at) for lang in ("zh", "re") if lang in langs
-               for p, at in langs[lang][1].items(langs[lang][0])]  # fmt: skip
-        bounded = [(at.text(p), at) for p, at in langs["en"][1].items(langs["en"][0])] if (
-            "en" in langs) else []  # fmt: skip
-        patterns.append(compile_any(raw, bounded=bounded))
-    return TurnPhrases(*patterns)
-
-
-def _prepared(text: str) -> str:
-    return _TRAILING.sub("", " ".join(text.lower().replace("’", "'").split()))
-
-
-def is_status_question(text: str) -> bool:
-    return bool(load_phrases().status.fullmatch(_prepared(text)))
-
-
-def is_stop(text: str) -> bool:
-    return bool(load_phrases().cancel.fullmatch(_prepared(text)))
 
 
 # -- submitting -------------------------------------------------------------------------

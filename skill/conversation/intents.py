@@ -1,11 +1,11 @@
 """Which flow a user's message goes to, decided by the rules in `intents/routing.yaml`.
 
-`classify()` answers with a `Route`: one of five intents (export, credits, state,
-upload, chat), the rule that chose it, and for an upload the media URLs to send and the
-instruction, if any, to pass on to the chat stream afterwards. `explain()` also says
-which clause decided, how typos were read and which rule came second. No keyword lives
-here: the phrases, guards, clause breaks, typo words and rule order are data (see the
-comments atop routing.yaml).
+`classify()` answers with a `Route`: one of the intents (export, credits, state, upload,
+chat; while a turn runs also cancel and wait), the rule that chose it, and for an upload
+the media URLs to send and the instruction, if any, to pass on to the chat stream
+afterwards. `explain()` also says which clause decided, how typos were read and which
+rule came second. No keyword lives here: the phrases, guards, clause breaks, typo words
+and rule order are data (see the comments atop routing.yaml).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ __all__ = [
     "compile_any", "explain", "load_rules", "read_yaml",
 ]  # fmt: skip
 
-INTENTS = ("export", "credits", "state", "upload", "chat")
-FACTS = ("file", "media_url", "url")  # built-in conditions, computed from the message
+INTENTS = ("export", "credits", "state", "upload", "chat", "cancel", "wait")
+# built-in conditions: computed from the message, or (busy: a turn is running) told by the caller
+FACTS = ("file", "media_url", "url", "busy")
 _WORD = re.compile(r"[^\W_]")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 _TRAILING = re.compile(r"[\s.!。！~…]+$")
@@ -41,7 +42,7 @@ _NO_TYPOS = Spelling((), frozenset(), 5)
 
 @dataclass(frozen=True)
 class Route:
-    intent: str  # export | credits | state | upload | chat
+    intent: str  # export | credits | state | upload | chat | cancel | wait (while busy)
     instruction: str | None  # for an upload: the text to send to the chat stream afterwards
     urls: tuple[str, ...]  # for an upload: the URLs to upload
     rule: str  # id of the rule that matched
@@ -237,12 +238,14 @@ def _next_other(holding: Sequence[Rule], decider: Rule) -> Rule | None:
     return next((r for r in holding if r.intent != decider.intent), None)
 
 
-def explain(text: str, files: Sequence[Path] = (), *, rules: Rules | None = None) -> Explanation:
-    """Route one message (with any attached files), saying how."""
+def explain(
+    text: str, files: Sequence[Path] = (), *, busy: bool = False, rules: Rules | None = None
+) -> Explanation:
+    """Route one message (with any attached files; `busy`: while a turn runs), saying how."""
     rules = rules or load_rules()
     urls = find_urls(text)
     media = tuple(u for u in urls if is_media_url(u))
-    facts = {"file": bool(files), "media_url": bool(media), "url": bool(urls)}
+    facts = {"file": bool(files), "media_url": bool(media), "url": bool(urls), "busy": busy}
     body, corrected = rules.spelling.correct(_normalise(_without(text, urls)))
 
     def judge(clause: str) -> Callable[[str], bool]:
@@ -279,9 +282,14 @@ def explain(text: str, files: Sequence[Path] = (), *, rules: Rules | None = None
     )
 
 
-def classify(text: str, files: Sequence[Path] = (), *, rules: Rules | None = None) -> Route:
-    """Route one message (with any attached files) by the rules of `intents/routing.yaml`."""
-    return explain(text, files, rules=rules).route
+def classify(
+    text: str, files: Sequence[Path] = (), *, busy: bool = False, rules: Rules | None = None
+) -> Route:
+    """Route one message (with any attached files) by the rules of `intents/routing.yaml`.
+
+    `busy`: a turn is running, so a message that only asks how it goes routes to `wait`
+    and one that asks to stop it to `cancel`; neither intent is routed to otherwise."""
+    return explain(text, files, busy=busy, rules=rules).route
 
 
 def _route(rule: Rule, text: str, urls: Sequence[str], media: Sequence[str], rules: Rules) -> Route:

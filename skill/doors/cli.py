@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("text")
     cl.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH")
     cl.add_argument("--debug", action="store_true", help="show the rule that matched")
+    cl.add_argument("--busy", action="store_true",
+                    help="route as while a turn runs (status questions, stops)")  # fmt: skip
     cl.add_argument("--explain", action="store_true",
                     help="print the deciding rule and clause, runner-up, typos read")  # fmt: skip
 
@@ -200,7 +202,7 @@ def _classify(args: argparse.Namespace) -> int:
     from skill.conversation.intents import explain
 
     try:
-        how = explain(args.text, args.file)
+        how = explain(args.text, args.file, busy=args.busy)
     except NemoError as exc:
         print(exc.message, file=sys.stderr)
         return 4

@@ -61,16 +61,17 @@ def _say(args: argparse.Namespace, settings: Settings, book: FileTurnBook,
 
     text: str = args.text
     lang = templates.detect_language(text) if text.strip() else _language(store)
-    try:
-        intent = classify(text, args.file).intent
-    except NemoError:
-        intent = "chat"  # the worker's turn reports the problem
     busy = book.journal(store.name).read().busy
-    if busy and handoff.is_stop(text):
+    try:
+        while_busy = classify(text, args.file, busy=busy).intent  # cancel | wait | the rest
+        intent = classify(text, args.file).intent if busy else while_busy
+    except NemoError:
+        while_busy = intent = "chat"  # the worker's turn reports the problem
+    if while_busy == "cancel":
         return _print(cancel(settings, book, store, lang=lang), json_mode)
     sub = handoff.submit(
         book, store.name, "say", text, [str(f) for f in args.file], out_dir=str(out_dir),
-        lang=lang, intent=intent, status_question=busy and handoff.is_status_question(text),
+        lang=lang, intent=intent, status_question=while_busy == "wait",
     )  # fmt: skip
     return _collect(book, store.name, wait_s, json_mode, intent=intent, sub=sub, lang=lang,
                     text=text)  # fmt: skip

@@ -311,3 +311,29 @@ def test_the_rule_file_keeps_its_policy() -> None:
     assert {r.id for r in rules if r.veto} == {"negation", "subject", "edit"}
     assert all(r.intent == "chat" for r in rules[first_command - 4 : first_command])
     assert "tentative" in rules[first_command].unless
+
+
+# -- while a turn runs (issue 12's phrases, folded into routing.yaml) ----------------------
+
+# (message, intent while a turn runs, intent otherwise)
+RUNNING = [
+    ("is it done?", "wait", "chat"), ("Is it ready yet", "wait", "chat"),
+    ("how's it going", "wait", "chat"), ("How is the video coming along?", "wait", "chat"),
+    ("any progress?", "wait", "chat"), ("好了吗", "wait", "chat"), ("视频好了没？", "wait", "chat"),
+    ("还要多久", "wait", "chat"), ("status", "wait", "state"), ("状态", "wait", "state"),
+    ("cancel", "cancel", "chat"), ("Stop!", "cancel", "chat"),
+    ("stop the render", "cancel", "chat"), ("取消", "cancel", "chat"),
+    ("never mind", "cancel", "chat"),
+    # only the whole message counts
+    ("is it possible to add BGM", "chat", "chat"), ("stop the music at 5 s", "chat", "chat"),
+    ("add a title that says is it done", "chat", "chat"), ("generate a video", "chat", "chat"),
+    ("状态栏", "chat", "chat"), ("export", "export", "export"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "busy", "idle"), RUNNING)
+def test_while_a_turn_runs_status_questions_wait_and_stops_cancel(
+    text: str, busy: str, idle: str
+) -> None:
+    assert classify(text, busy=True).intent == busy
+    assert classify(text).intent == idle
