@@ -62,6 +62,9 @@ async def main(scale: float, wait: float, bound: float) -> int:
                     calls.append(took)
                     shown += doc["replies"]
                 durations += calls
+                if os.environ.get("BENCH_SHOW"):
+                    print("\n".join(f"  | {r}" for r in shown))
+                    shown.clear()
                 print(f"{message!r}: {len(calls)} calls, longest {max(calls):.1f} s, "
                       f"outcome {doc['outcome']}")  # fmt: skip
             wall = time.monotonic() - start

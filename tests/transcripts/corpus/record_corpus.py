@@ -214,6 +214,11 @@ CASES = (
     )),
     Case("ending-asked", "asked: the agent asks back (a question, with how to answer)",
          (say(BEACH), say("add a caption")), {"seed": 3, "silent_edits": 0}),
+    Case("long-turn-generation",
+         "A generation as long as the real one (200 s, render 90 s; scaled by 0.01)",
+         (say(BEACH), say("export")), {"seed": 3, "time_scale": 0.01, "timing": {
+             "generate": 200.0, "edit": 40.0, "render": 90.0, "render_queue": 5.0,
+             "heartbeat": 30.0}}, {"still_working_every": 0.5}),
     # -- renders -------------------------------------------------------------------------
     Case("render-fails-once", "A render fails once: submitted again with a new id",
          (say(BEACH), say("export")), {"seed": 3, "render": {"fail_next": 1}}),
