@@ -2,7 +2,8 @@
 
 Environment: NEMO_TOKEN, NEMO_API_URL, NEMO_WEB_URL, NEMO_CLIENT_ID, SKILL_SOURCE,
 NEMO_CONFIG_DIR (else $XDG_CONFIG_HOME/nemovideo, else ~/.config/nemovideo),
-NEMO_OUTPUT_DIR (where exports land; default ./nemovideo-exports).
+NEMO_OUTPUT_DIR (where exports land; default ./nemovideo-exports), NEMO_TIMINGS (a JSON
+object of Timings fields: every wait, in seconds).
 
 The config folder holds `client_id` (persisted, as the vendor's skill does),
 `token.json` (the anonymous token and its expiry, mode 0600), `conversations/`
@@ -11,6 +12,8 @@ and `logs/`.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 import uuid
@@ -71,6 +74,7 @@ class Settings:
             env_client_id=_client_id(env),
             skill_source=env.get("SKILL_SOURCE") or None,
             output_dir=Path(out).expanduser() if out else None,
+            timings=_timings(env.get("NEMO_TIMINGS")),
         )
 
     def client_id(self) -> str:
@@ -93,6 +97,34 @@ class Settings:
         new = str(uuid.uuid4())
         atomic_write(self.config_dir / "client_id", (new + "\n").encode(), mode=0o600)
         return new
+
+
+def _timings(text: str | None) -> Timings:
+    """NEMO_TIMINGS: a JSON object of Timings fields in seconds (tests, slow links), e.g.
+    {"recovery_waits": [1, 2], "still_working_every": 30}."""
+    if not text:
+        return Timings()
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"NEMO_TIMINGS is not JSON ({exc}); unset it or fix it.") from None
+    known = {f.name: f for f in dataclasses.fields(Timings)}
+    if not isinstance(doc, dict) or set(doc) - set(known):
+        unknown = ", ".join(sorted(set(doc) - set(known))) if isinstance(doc, dict) else "?"
+        raise ConfigError(
+            f"NEMO_TIMINGS: unknown field(s) {unknown}; known: {', '.join(known)}.",
+            field="NEMO_TIMINGS",
+        )
+    values: dict[str, object] = {}
+    for key, value in doc.items():
+        seq = isinstance(value, list)
+        items = value if seq else [value]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                   for v in items):  # fmt: skip
+            raise ConfigError(f"NEMO_TIMINGS: {key} must be seconds (a number ≥ 0).",
+                              field="NEMO_TIMINGS")  # fmt: skip
+        values[key] = tuple(float(v) for v in items) if seq else value
+    return dataclasses.replace(Timings(), **values)  # type: ignore[arg-type]
 
 
 def config_dir(env: Mapping[str, str]) -> Path:

@@ -190,6 +190,31 @@ async def test_kill_9_of_say_leaves_the_worker_finishing_and_wait_collects_it(
     assert texts(slow) == [GENERATE] and len(slow.world.renders) == 1
 
 
+@pytest.mark.parametrize("extra", [{"abort_on_disconnect": False}])  # the run carries on
+async def test_a_worker_killed_mid_turn_is_replaced_and_its_turn_read_from_the_state(
+    host: Host, slow: RunningStandin
+) -> None:
+    host.env["NEMO_TIMINGS"] = json.dumps({"recovery_waits": [0.5] * 10})
+    run = await host.call("say", GENERATE, "--json", "--wait", "0")
+    assert run is not None and run.doc["outcome"] == "running"
+    while not any(t.submitted for t in host.journal().turns):  # noqa: ASYNC110 - mid-stream
+        await asyncio.sleep(0.02)
+    worker = FileTurnBook(host.folder / "config").lock(NAME).holder()
+    assert worker is not None
+    os.kill(worker, signal.SIGKILL)
+    seen = Seen()
+    while not seen.outcomes or seen.outcomes[-1] == "running":
+        run = await host.call("wait", "--json", "--wait", "10")
+        assert run is not None
+        seen.add(run.doc)
+    assert seen.outcomes[-1] == "partial"  # done as far as the state shows; never "failed"
+    assert templates.render("chat.recovering_dropped") in seen.replies
+    assert templates.render("chat.recovered") in seen.replies
+    assert texts(slow) == [GENERATE]  # found from the state, never sent again
+    (turn,) = host.journal().turns
+    assert turn.attempts == 2 and turn.settled
+
+
 @pytest.mark.parametrize("scale", [0.05])  # a 10 s generation: cancelled well before its end
 async def test_cancel_stops_the_turn_drops_the_queue_and_says_what_was_done(
     host: Host, slow: RunningStandin
