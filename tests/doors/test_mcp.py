@@ -19,7 +19,7 @@ from skill.conversation import templates
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 
-SLOW = {"timing": {"heartbeat": 0.05, "generate": 1.5, "edit": 0.02, "frame_gap": 0.01,
+SLOW = {"timing": {"heartbeat": 0.05, "generate": 1.0, "edit": 0.02, "frame_gap": 0.01,
                    "render_queue": 0.02},
         "silent_edits": 1.0, "seed": 3, "starting_credits": 1000}  # fmt: skip
 TOOLS = {"send_message", "wait_for_turn", "cancel", "get_credits", "get_timeline", "upload",
