@@ -258,7 +258,8 @@ def _mcp(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("mcp") is None:
         print(render("mcp.not_installed", lang), file=sys.stderr)
         return 4
-    from skill.doors.mcp import Desk, parse_listen, serve
+    from skill.doors.mcp import parse_listen, serve
+    from skill.doors.relay import Relay
 
     listen = parse_listen(args.http) if args.http is not None else None
     if args.http is not None and listen is None:
@@ -274,7 +275,7 @@ def _mcp(args: argparse.Namespace) -> int:
     if Path.cwd() == Path(Path.cwd().anchor) and not (args.out or settings.output_dir):
         out_dir = Path.home() / "nemovideo-exports"  # hosts may start us in / (not writable)
     name = args.conversation or os.environ.get("NEMO_CONVERSATION")
-    serve(Desk(settings, out_dir, name=name, wait=args.wait, heartbeat=args.heartbeat), listen)
+    serve(Relay(settings, out_dir, name=name, wait=args.wait, heartbeat=args.heartbeat), listen)
     return 0
 
 
