@@ -57,24 +57,34 @@ def run(args: argparse.Namespace, settings: Settings, store: ConversationStore, 
 def _say(args: argparse.Namespace, settings: Settings, book: FileTurnBook,
          store: ConversationStore, out_dir: Path, wait_s: float | None, json_mode: bool,
          ) -> int:  # fmt: skip
-    from skill.conversation.intents import classify
-
     text: str = args.text
     lang = templates.detect_language(text) if text.strip() else _language(store)
-    busy = book.journal(store.name).read().busy
+    intent, sub = hand_over(book, store.name, text, args.file, out_dir=out_dir, lang=lang)
+    if sub is None:
+        return _print(cancel(settings, book, store, lang=lang), json_mode)
+    return _collect(book, store.name, wait_s, json_mode, intent=intent, sub=sub, lang=lang,
+                    text=text)  # fmt: skip
+
+
+def hand_over(book: FileTurnBook, name: str, text: str, files: Sequence[Path], *,
+              out_dir: Path, lang: str) -> tuple[str, handoff.Submitted | None]:  # fmt: skip
+    """Give one message to the conversation's worker as `say` does: its intent, and how it
+    was taken (None: it asks to stop the running turn, so the caller cancels instead)."""
+    from skill.conversation.intents import classify
+
+    busy = book.journal(name).read().busy
     try:
-        while_busy = classify(text, args.file, busy=busy).intent  # cancel | wait | the rest
-        intent = classify(text, args.file).intent if busy else while_busy
+        while_busy = classify(text, files, busy=busy).intent  # cancel | wait | the rest
+        intent = classify(text, files).intent if busy else while_busy
     except NemoError:
         while_busy = intent = "chat"  # the worker's turn reports the problem
     if while_busy == "cancel":
-        return _print(cancel(settings, book, store, lang=lang), json_mode)
+        return intent, None
     sub = handoff.submit(
-        book, store.name, "say", text, [str(f) for f in args.file], out_dir=str(out_dir),
+        book, name, "say", text, [str(f) for f in files], out_dir=str(out_dir),
         lang=lang, intent=intent, status_question=while_busy == "wait",
     )  # fmt: skip
-    return _collect(book, store.name, wait_s, json_mode, intent=intent, sub=sub, lang=lang,
-                    text=text)  # fmt: skip
+    return intent, sub
 
 
 def _collect(book: FileTurnBook, name: str, wait_s: float | None, json_mode: bool, *,

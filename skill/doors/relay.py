@@ -32,7 +32,6 @@ from skill.common.errors import NemoError
 from skill.common.output import CollectedOutput
 from skill.conversation import handoff, templates
 from skill.conversation.handoff import Delivery
-from skill.conversation.intents import classify
 from skill.conversation.runtime import Runtime, TurnOutcome
 from skill.conversation.store import ConversationStore
 from skill.conversation.turns_file import FileTurnBook
@@ -111,19 +110,11 @@ class Relay:
         """One user message, handed to the conversation's worker exactly as `say` does."""
         lang = self.language(conv, text)
         paths = [Path(f).expanduser() for f in files]  # noqa: ASYNC240 - no I/O
-        try:
-            intent = classify(text, paths).intent
-        except NemoError:
-            intent = "chat"  # the worker's turn reports the problem
-        busy = self.book.journal(conv.name).read().busy
-        if busy and handoff.is_stop(text):
+        take = functools.partial(host.hand_over, self.book, conv.name, text, paths,
+                                 out_dir=self.out_dir, lang=lang)  # fmt: skip
+        intent, sub = await asyncio.to_thread(take)
+        if sub is None:  # "stop": the running turn is cancelled instead
             return await self.cancel(conv)
-        submit = functools.partial(
-            handoff.submit, self.book, conv.name, "say", text, [str(f) for f in paths],
-            out_dir=str(self.out_dir), lang=lang, intent=intent,
-            status_question=busy and handoff.is_status_question(text),
-        )  # fmt: skip
-        sub = await asyncio.to_thread(submit)
         queued = sub.kind == "queued"
         prefix = [templates.render("turns.queued", lang, text=text)] if queued else []
         return await self.collect(conv, intent, notify, prefix)

@@ -84,10 +84,11 @@ async def standin(tmp_path: Path) -> AsyncIterator[RunningStandin]:
 
 
 @contextlib.asynccontextmanager
-async def connect(folder: Path, standin: RunningStandin) -> AsyncIterator[Session]:
+async def connect(folder: Path, standin: RunningStandin, *extra: str) -> AsyncIterator[Session]:
     """`nemo-video mcp` on stdio, started by the SDK's client (in the test's own task)."""
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "skill", "mcp", "--wait", "0.5", "--heartbeat", "0.2"],
+        command=sys.executable,
+        args=["-m", "skill", "mcp", "--wait", "0.5", "--heartbeat", "0.2", *extra],
         env=server_env(folder, standin.api_url), cwd=str(folder),
     )  # fmt: skip
     async with Client(params) as client:
@@ -173,6 +174,22 @@ async def conversation(tmp_path: Path, session: Session, standin: RunningStandin
     after = await session.call("wait_for_turn")
     assert after["replies"] == [t("turns.nothing_running")]
     assert world_session.turns == 3  # one chat submission per message, none re-sent
+
+
+async def test_a_turn_outlives_the_server(tmp_path: Path, standin: RunningStandin) -> None:
+    """The worker owns the turn: a server that exits mid-turn loses nothing; the next one
+    (same conversation) collects it, and the message was sent once."""
+    args = ("--conversation", "shared")
+    async with connect(tmp_path, standin, *args) as first:
+        started = await first.call("send_message", text="generate a 2-second video of a fox")
+        assert started["outcome"] == "running"
+    async with connect(tmp_path, standin, *args) as second:
+        done = await second.until_done("wait_for_turn")
+    assert done["outcome"] == "replied", done
+    lines = first.replies + second.replies
+    assert any("fox" in line for line in lines if "(local simulation)" in line), lines
+    (world_session,) = standin.world.sessions.values()
+    assert world_session.turns == 1
 
 
 async def test_http_serves_the_same_tools(tmp_path: Path, standin: RunningStandin) -> None:
