@@ -24,8 +24,8 @@ Decisions:
   download's `.part` is found and removed by the next export, which reuses the name; a
   name that exists already was renamed into place whole (only a verified file is).
 - A download that fails (not a video, cut short twice, no file) keeps the render pending.
-- Polls start at `render_poll_first` and grow ×1.5 up to `render_poll_max` (the seed's
-  30 s), until `render_deadline`; then the render is left running and kept pending.
+- When to poll is `polling`'s (just after the finish the render's pace predicts), until
+  `render_deadline`; then the render is left running and kept pending.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from skill.common.errors import (
     TransportError,
 )
 from skill.common.output import Output
-from skill.conversation import journal, templates, timeline
+from skill.conversation import journal, polling, templates, timeline
 from skill.conversation.outputs import check_folder, file_name, free_path
 from skill.conversation.store import Conversation, ConversationStore, Delivered, PendingRender
 from skill.wire import protocol
@@ -65,7 +65,6 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 Draft = Mapping[str, Any]
 
-GROWTH = 1.5  # each poll waits this much longer than the one before, up to render_poll_max
 _NO_FILE = (404, 409, 410)  # a download answer that means "there is no file"
 
 
@@ -104,10 +103,11 @@ async def export(
     web_url: str,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.time,
+    plan: polling.Plan = polling.estimate,
 ) -> ExportResult:
     """Deliver the conversation's draft as an MP4 in `out_dir`, rendering it only when the
     journal has neither a delivery nor a pending render of the same draft."""
-    flow = _Flow(client, store, lang, output, timings, web_url, sleep, clock)
+    flow = _Flow(client, store, lang, output, timings, web_url, sleep, clock, plan)
     conv = store.load()
     if not conv.session_id:
         raise InputError("no backend session yet", key="export.no_session")
@@ -188,6 +188,7 @@ class _Flow:
     web_url: str
     sleep: Sleep
     clock: Clock
+    plan: polling.Plan = polling.estimate
 
     def say(self, key: str, **ctx: Any) -> None:
         self.out.reply(templates.render(key, self.lang, **ctx))
@@ -300,17 +301,18 @@ class _Flow:
     async def _poll(self, entry: PendingRender, *, wait: bool, check_now: bool) -> RenderJob | None:
         t = self.timings
         deadline = self.clock() + t.render_deadline
-        delay = t.render_poll_first
+        schedule = self.plan(entry.submitted_at, t)
+        until = deadline if wait else 0.0  # 429s are waited out only while waiting at all
         label = templates.render("export.rendering", self.lang)
         rid = entry.render_id
         if not check_now:
             if not wait:
                 return None
-            await self.sleep(delay)
-            delay = min(delay * GROWTH, t.render_poll_max)
+            await self.sleep(schedule.first())
         while True:
             try:
-                job = await self.client.render_status(rid)
+                ask = lambda: self.client.render_status(rid)  # noqa: E731
+                job = await polling.ask(ask, schedule, self.sleep, self.clock, until)
             except APIError as exc:
                 if not _not_found(exc):
                     raise
@@ -332,8 +334,7 @@ class _Flow:
             if remaining <= 0:
                 minutes = max(1, round(t.render_deadline / 60))
                 raise RenderDeadline(f"{rid} still running", minutes=minutes)
-            await self.sleep(min(delay, remaining))
-            delay = min(delay * GROWTH, t.render_poll_max)
+            await self.sleep(min(schedule.after(job.progress, self.clock()), remaining))
 
     async def _deliver(self, entry: PendingRender, job: RenderJob) -> ExportResult:
         folder = Path(entry.out_dir)

@@ -13,12 +13,13 @@ from skill.common.errors import (
     ConnectError,
     InputError,
     PlanRequired,
+    RateLimited,
     RenderFailed,
     UnexpectedResponse,
 )
 from skill.common.output import CollectedOutput
 from skill.conversation import export as ex
-from skill.conversation import templates
+from skill.conversation import polling, templates
 from skill.conversation.store import ConversationStore, PendingRender
 from skill.wire.protocol import ClaimToken, RenderJob, SessionState, render_download_path
 
@@ -117,11 +118,12 @@ def run_export(
     time_: FakeTime | None = None,
     timings: Timings = TIMINGS,
     output: CollectedOutput | None = None,
+    plan: polling.Plan = polling.estimate,
 ) -> Any:
     t = time_ or FakeTime()
     return ex.export(
         client, store, out_dir=out_dir, lang="en", output=output or CollectedOutput(),
-        timings=timings, web_url=WEB, sleep=t.sleep, clock=t.clock,
+        timings=timings, web_url=WEB, sleep=t.sleep, clock=t.clock, plan=plan,
     )  # fmt: skip
 
 
@@ -166,14 +168,14 @@ async def test_export_delivers_the_file_link_and_lines(
         (1.0, 2.0, 4, [1.0, 1.5, 2.0, 2.0, 2.0]),
     ],
 )
-async def test_poll_starts_fast_grows_and_is_capped(
+async def test_the_growth_plan_starts_fast_grows_and_is_capped(
     store: ConversationStore, tmp_path: Path, first: float, cap: float, running: int,
     expected: list[float],
 ) -> None:  # fmt: skip
     t = FakeTime()
     timings = Timings(render_poll_first=first, render_poll_max=cap, render_deadline=3600.0)
     client = FakeClient(["processing"] * running + ["completed"])
-    await run_export(client, store, tmp_path / "out", time_=t, timings=timings)
+    await run_export(client, store, tmp_path / "out", time_=t, timings=timings, plan=polling.growth)
     assert t.delays == pytest.approx(expected)
 
 
@@ -458,3 +460,41 @@ def test_every_line_exists_in_both_languages_and_renders() -> None:
         for key in keys[lang]:
             line = templates.render(f"export.{key}", lang, **ctx)
             assert line.strip() and "{" not in line
+
+
+async def test_a_render_reporting_progress_is_fetched_just_after_it_ends(
+    store: ConversationStore, tmp_path: Path
+) -> None:
+    ends = T0 + 40.0  # 0.5 s queued, then 39.5 s at a steady pace
+
+    class Paced(FakeClient):
+        def __init__(self, time_: FakeTime) -> None:
+            super().__init__()
+            self.t = time_
+
+        async def render_status(self, render_id: str) -> RenderJob:
+            self.status_calls.append(render_id)
+            if self.t.now >= ends:
+                return RenderJob(render_id, "completed", 1.0, f"https://cdn.example/{render_id}")
+            return RenderJob(render_id, "processing", max(0.0, (self.t.now - T0 - 0.5) / 39.5))
+
+    polls = {}
+    for plan in (polling.estimate, polling.growth):
+        t = FakeTime()
+        client = Paced(t)
+        fresh = ConversationStore(tmp_path / plan.__name__, "demo")
+        fresh.update(lambda c: replace(c, session_id="sid", task_id="tid"))
+        await run_export(client, fresh, tmp_path / "out", time_=t, plan=plan)
+        polls[plan] = (len(client.status_calls), t.now - ends)
+    (estimated, late), (before, late_before) = polls[polling.estimate], polls[polling.growth]
+    assert 0 <= late <= 1.0 and late_before > 1.0  # fetched within a second of the end
+    assert estimated <= before  # with no more polls than the growing schedule
+
+
+async def test_a_rate_limited_poll_waits_what_the_backend_asked(
+    store: ConversationStore, tmp_path: Path
+) -> None:
+    t = FakeTime()
+    client = FakeClient([RateLimited("slow down", retry_after=45.0), "completed"])
+    result = await run_export(client, store, tmp_path / "out", time_=t)
+    assert t.delays == [2.0, 45.0] and result.path.is_file()  # past the 30 s cap: its word

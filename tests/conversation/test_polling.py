@@ -1,0 +1,57 @@
+import pytest
+
+from skill.common.config import Timings
+from skill.conversation import polling
+
+T0 = 1000.0
+M = polling.MARGIN_S
+
+
+@pytest.mark.parametrize(
+    ("readings", "expected"),
+    [
+        # no progress yet (queued): the growing fallback, 2 s then ×1.5
+        ([(2.0, None), (5.0, None)], [3.0, 4.5]),
+        # one reading: the pace counted from the submit includes the queue: read again soon
+        ([(4.0, 0.1)], [2.0]),
+        # the average pace from the first reading: 60 % of the way, then straight at the end
+        ([(2.0, 0.05), (4.0, 0.15), (14.0, 0.65)], [2.0, 0.6 * 17.0 + M, 7.0 + M]),
+        # the second reading half the time since the submit later; arriving after the estimate,
+        # not done: close in 1 s, 2 s, 4 s
+        ([(10.0, 0.5), (20.0, 1.0), (21.0, 1.0), (22.5, 1.0)], [5.0, 1.0, 2.0, 4.0]),
+        # a render that needs an hour: never more than 30 s between polls
+        ([(10.0, 0.001), (40.0, 0.002)], [5.0, 30.0]),
+        # a near-finished render: never sooner than 1 s
+        ([(10.0, 0.98), (10.5, 0.999)], [1.0, 1.0]),
+    ],
+)
+def test_estimate_polls_just_after_the_predicted_end(
+    readings: list[tuple[float, float | None]], expected: list[float]
+) -> None:
+    plan = polling.Estimate(T0, first_s=2.0, floor=1.0, ceiling=30.0)
+    assert plan.first() == 2.0
+    waits = [plan.after(progress, T0 + at) for at, progress in readings]
+    assert waits == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("plan", "retry_after", "expected"),
+    [
+        (polling.Estimate(T0), 45.0, 45.0),  # the backend's word, even past the 30 s cap
+        (polling.Estimate(T0), 0.2, 1.0),  # but never sooner than once a second
+        (polling.Estimate(T0), None, 2.0),  # no Retry-After: the fallback's next wait
+        (polling.Growth(), 45.0, 45.0),
+    ],
+)
+def test_a_429_waits_what_the_backend_asked(
+    plan: polling.Schedule, retry_after: float | None, expected: float
+) -> None:
+    assert plan.rate_limited(retry_after) == pytest.approx(expected)
+
+
+def test_the_plans_take_their_bounds_from_the_timings() -> None:
+    timings = Timings(render_poll_first=3.0, render_poll_max=12.0)
+    for make in (polling.estimate, polling.growth):
+        plan = make(T0, timings)
+        assert plan.first() == 3.0
+        assert max(plan.after(None, T0 + 60.0) for _ in range(10)) == 12.0
