@@ -25,7 +25,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
 
-from skill.doors.relay import Relay
+from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.doors.relay import Conversation, Relay, guarded
 from skill.doors.relay import new_project as start_afresh
 
 
@@ -47,6 +48,7 @@ class TurnResult(TypedDict):
 
 
 Result = Annotated[CallToolResult, TurnResult]
+Call = Callable[[Conversation], Awaitable[dict[str, Any]]]
 
 INSTRUCTIONS = (
     "AI video generation and editing with NemoVideo. Pass the user's words to send_message "
@@ -88,6 +90,10 @@ def build(relay: Relay) -> MCPServer[Any]:
     )  # fmt: skip
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
+    async def answer(ctx: Context, intent: str, call: Call, text: str = "") -> CallToolResult:
+        conv = relay.conversation(session_key(ctx))
+        return result(await guarded(intent, relay.language(conv, text), call(conv)))
+
     @server.tool(description="Send the user's message about their video (generate, edit, "
                  "add music or titles, export...) verbatim, with any files they gave.")  # fmt: skip
     async def send_message(
@@ -95,30 +101,28 @@ def build(relay: Relay) -> MCPServer[Any]:
         ctx: Context,
         files: Annotated[list[str] | None, Field(description="paths of attached files")] = None,
     ) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.say(conv, text, files or [], notifier(ctx)))
+        notify = notifier(ctx)
+        return await answer(ctx, "chat", lambda c: relay.say(c, text, files or [], notify), text)
 
     @server.tool(description="Wait for the request still running (outcome was 'running') "
                  "and return what it said and did.", annotations=read_only)  # fmt: skip
     async def wait_for_turn(ctx: Context) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.collect(conv, "wait", notifier(ctx)))
+        notify = notifier(ctx)
+        return await answer(ctx, "wait", lambda c: relay.collect(c, "wait", notify))
 
     @server.tool(description="Stop the running request (generation or render) and drop "
                  "waiting ones; says what had been done.")  # fmt: skip
     async def cancel(ctx: Context) -> Result:
-        return result(await relay.cancel(relay.conversation(session_key(ctx))))
+        return await answer(ctx, "cancel", relay.cancel)
 
     @server.tool(description="Show the user's credit balance.", annotations=read_only)
     async def get_credits(ctx: Context) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.command(conv, lambda rt: rt.command("credits")))
+        return await answer(ctx, "credits", lambda c: relay.command(c, credits))
 
     @server.tool(description="Show the project's timeline: tracks, clips, music, titles.",
                  annotations=read_only)  # fmt: skip
     async def get_timeline(ctx: Context) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.command(conv, lambda rt: rt.command("state")))
+        return await answer(ctx, "state", lambda c: relay.command(c, timeline))
 
     @server.tool(description="Upload photos, clips or music (local paths or http(s) URLs) "
                  "to the project.")  # fmt: skip
@@ -128,8 +132,8 @@ def build(relay: Relay) -> MCPServer[Any]:
         ],
         ctx: Context,
     ) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.command(conv, lambda rt: rt.upload(paths_or_urls)))
+        items = list(paths_or_urls)
+        return await answer(ctx, "upload", lambda c: relay.command(c, lambda r: r.upload(items)))
 
     @server.tool(description="Render the project to an MP4 and save it to disk; returns "
                  "its path.")  # fmt: skip
@@ -139,16 +143,23 @@ def build(relay: Relay) -> MCPServer[Any]:
             Literal["1080p"] | None, Field(description="the backend renders 1080p")
         ] = None,
     ) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.export(conv, notifier(ctx)))
+        notify = notifier(ctx)
+        return await answer(ctx, "export", lambda c: relay.export(c, notify))
 
     @server.tool(description="Start a new, empty video project (finished exports stay "
                  "on disk).")  # fmt: skip
     async def new_project(ctx: Context) -> Result:
-        conv = relay.conversation(session_key(ctx))
-        return result(await relay.command(conv, start_afresh))
+        return await answer(ctx, "new", lambda c: relay.command(c, start_afresh))
 
     return server
+
+
+async def credits(rt: Runtime) -> TurnOutcome:
+    return await rt.command("credits")
+
+
+async def timeline(rt: Runtime) -> TurnOutcome:
+    return await rt.command("state")
 
 
 @contextlib.asynccontextmanager

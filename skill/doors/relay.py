@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from skill.common.config import Settings, TokenStore
-from skill.common.errors import NemoError
+from skill.common.errors import ConfigError, InputError, NemoError
 from skill.common.output import CollectedOutput
 from skill.conversation import handoff, templates
 from skill.conversation.handoff import Delivery
@@ -38,6 +40,8 @@ from skill.conversation.turns_file import FileTurnBook
 from skill.doors import host
 from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
+
+log = structlog.get_logger("nemo.relay")
 
 WAIT = {"tool": "wait_for_turn"}
 POLL = 0.2  # how often a waiting request looks at progress
@@ -212,6 +216,27 @@ class Relay:
                 rt.lang = self.store(conv).load().language
             outcome = await run(rt)
             return out.as_json(outcome.intent, outcome.error_json(), outcome.kind.value)
+
+
+async def guarded(intent: str, lang: str, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """`work`'s object; a problem outside the runtime's own handling (an unreadable journal,
+    a bug) becomes a failed one with its user-facing line, never a stack trace."""
+    try:
+        return await work
+    except NemoError as exc:
+        log.info("relay.failed", intent=intent, error=type(exc).__name__, detail=exc.message)
+        code = "config" if isinstance(exc, ConfigError) else "input" if isinstance(
+            exc, InputError) else "error"  # fmt: skip
+        try:
+            line = templates.render(exc.key, lang, detail=exc.message, **exc.details)
+        except NemoError:
+            line = templates.render("error.generic", lang)
+    except Exception:  # a bug: logged with its traceback, the user gets one line
+        log.exception("relay.crashed", intent=intent)
+        code, line = "error", templates.render("error.generic", lang)
+    out = CollectedOutput()
+    out.reply(line)
+    return {**out.as_json(intent, {"code": code, "message": line}, "failed"), "next": None}
 
 
 async def new_project(rt: Runtime) -> TurnOutcome:

@@ -192,6 +192,21 @@ async def test_a_turn_outlives_the_server(tmp_path: Path, standin: RunningStandi
     assert world_session.turns == 1
 
 
+async def test_an_unreadable_journal_is_a_failed_result(
+    tmp_path: Path, standin: RunningStandin
+) -> None:
+    journal = tmp_path / "config" / "turns" / "broken.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text("[1, 2")
+    async with connect(tmp_path, standin, "--conversation", "broken") as session:
+        doc = await session.call("send_message", text="generate a video of a cat")
+        credits = await session.call("get_credits")  # not a turn: still answered
+    assert doc["outcome"] == "failed" and doc["error"]["code"] == "config", doc
+    assert str(journal) in doc["error"]["message"] and doc["replies"] == [doc["error"]["message"]]
+    assert credits["outcome"] == "replied"
+    assert journal.read_text() == "[1, 2"  # left as it was
+
+
 async def test_http_serves_the_same_tools(tmp_path: Path, standin: RunningStandin) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
