@@ -59,6 +59,7 @@ class Settings:
     skill_source: str | None = None
     output_dir: Path | None = None
     timings: Timings = field(default_factory=Timings)
+    store_url: str | None = field(default=None, repr=False)  # NEMO_STORE (may hold a password)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +76,7 @@ class Settings:
             skill_source=env.get("SKILL_SOURCE") or None,
             output_dir=Path(out).expanduser() if out else None,
             timings=_timings(env.get("NEMO_TIMINGS")),
+            store_url=env.get("NEMO_STORE") or None,
         )
 
     def client_id(self) -> str:

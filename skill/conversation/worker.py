@@ -32,7 +32,7 @@ import structlog
 
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import NemoError
-from skill.conversation import templates, timeline
+from skill.conversation import stores, templates, timeline
 from skill.conversation.outcome import Outcome
 from skill.conversation.runtime import Runtime, TurnOutcome
 from skill.conversation.store import ConversationStore
@@ -170,7 +170,7 @@ async def _run_turn(
     orphaned: bool,
     current: list[asyncio.Future[TurnOutcome]],
 ) -> None:
-    store = ConversationStore(settings.config_dir, name)
+    store = stores.conversation_store(settings, name)
     if not orphaned:
         before = None
         with contextlib.suppress(NemoError):  # unreadable: the turn itself says so

@@ -285,14 +285,15 @@ def _run(args: argparse.Namespace) -> int:
     from skill.common.config import Settings
     from skill.common.errors import ConfigError
     from skill.common.logs import configure_logging
-    from skill.conversation.store import ConversationStore, default_name
+    from skill.conversation import stores
+    from skill.conversation.store import default_name
 
     json_mode = bool(getattr(args, "json", False))
     try:
         settings = Settings.from_env()
         configure_logging(settings.config_dir, verbose=args.verbose)
         name = args.conversation or os.environ.get("NEMO_CONVERSATION") or default_name(Path.cwd())
-        store = ConversationStore(settings.config_dir, name)
+        store = stores.conversation_store(settings, name)
         if args.command == "new":
             return _new(store)
     except ConfigError as exc:

@@ -23,18 +23,17 @@ from typing import Any
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import APIError, NemoError
 from skill.common.output import CollectedOutput, Output
-from skill.conversation import handoff, templates, worker
+from skill.conversation import handoff, stores, templates, worker
 from skill.conversation.handoff import NEXT, Delivery
 from skill.conversation.store import ConversationStore
-from skill.conversation.turns import Entry, Journal, TurnRecord
-from skill.conversation.turns_file import FileTurnBook
+from skill.conversation.turns import Entry, Journal, TurnBook, TurnRecord
 
 CANCEL_WAIT = 30.0  # how long `cancel` waits for the worker to stop and report
 
 
 def run(args: argparse.Namespace, settings: Settings, store: ConversationStore, out_dir: Path,
         json_mode: bool) -> int:  # fmt: skip
-    book = FileTurnBook(settings.config_dir)
+    book = stores.turn_book(settings)
     name = store.name
     if args.command == "worker":
         return asyncio.run(worker.run(settings, book, name))
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace, settings: Settings, store: ConversationStore, 
     return _say(args, settings, book, store, out_dir, wait_s, json_mode)
 
 
-def _say(args: argparse.Namespace, settings: Settings, book: FileTurnBook,
+def _say(args: argparse.Namespace, settings: Settings, book: TurnBook,
          store: ConversationStore, out_dir: Path, wait_s: float | None, json_mode: bool,
          ) -> int:  # fmt: skip
     text: str = args.text
@@ -66,7 +65,7 @@ def _say(args: argparse.Namespace, settings: Settings, book: FileTurnBook,
                     text=text)  # fmt: skip
 
 
-def hand_over(book: FileTurnBook, name: str, text: str, files: Sequence[Path], *,
+def hand_over(book: TurnBook, name: str, text: str, files: Sequence[Path], *,
               out_dir: Path, lang: str) -> tuple[str, handoff.Submitted | None]:  # fmt: skip
     """Give one message to the conversation's worker as `say` does: its intent, and how it
     was taken (None: it asks to stop the running turn, so the caller cancels instead)."""
@@ -87,7 +86,7 @@ def hand_over(book: FileTurnBook, name: str, text: str, files: Sequence[Path], *
     return intent, sub
 
 
-def _collect(book: FileTurnBook, name: str, wait_s: float | None, json_mode: bool, *,
+def _collect(book: TurnBook, name: str, wait_s: float | None, json_mode: bool, *,
              intent: str, sub: handoff.Submitted | None = None, lang: str = "en",
              text: str = "") -> int:  # fmt: skip
     prefix: list[str] = []
@@ -158,7 +157,7 @@ def _print(doc: dict[str, Any], json_mode: bool) -> int:
 # -- cancel -------------------------------------------------------------------------------
 
 
-def cancel(settings: Settings, book: FileTurnBook, store: ConversationStore, *,
+def cancel(settings: Settings, book: TurnBook, store: ConversationStore, *,
            lang: str) -> dict[str, Any]:  # fmt: skip
     """Stop the running turn, drop the queued ones, cancel pending renders; say what was done."""
     journal, lock = book.journal(store.name), book.lock(store.name)
@@ -195,7 +194,7 @@ def cancel(settings: Settings, book: FileTurnBook, store: ConversationStore, *,
     return out.as_json("cancel", None, outcome="replied")
 
 
-def _await_stop(book: FileTurnBook, name: str, turn_id: str) -> bool:
+def _await_stop(book: TurnBook, name: str, turn_id: str) -> bool:
     deadline = time.monotonic() + CANCEL_WAIT
     checked = time.monotonic()
     while time.monotonic() < deadline:
@@ -254,7 +253,7 @@ async def _cancel_renders(settings: Settings, store: ConversationStore, lang: st
 # -- jobs ---------------------------------------------------------------------------------
 
 
-def jobs(settings: Settings, book: FileTurnBook, lang: str = "en") -> dict[str, Any]:
+def jobs(settings: Settings, book: TurnBook, lang: str = "en") -> dict[str, Any]:
     """Running turns, queued messages and pending renders, across conversations."""
     now = time.time()
     items: list[dict[str, Any]] = []
@@ -275,7 +274,7 @@ def jobs(settings: Settings, book: FileTurnBook, lang: str = "en") -> dict[str, 
             lines.append(templates.render(f"turns.job_{item['kind']}", lang, **ctx))
     for path in sorted((settings.config_dir / "conversations").glob("*.json")):
         try:
-            conv = ConversationStore(settings.config_dir, path.stem).load()
+            conv = stores.conversation_store(settings, path.stem).load()
         except NemoError:
             continue
         for p in conv.pending:

@@ -32,11 +32,10 @@ import structlog
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import ConfigError, InputError, NemoError
 from skill.common.output import CollectedOutput
-from skill.conversation import handoff, templates
+from skill.conversation import handoff, stores, templates
 from skill.conversation.handoff import Delivery
 from skill.conversation.runtime import Runtime, TurnOutcome
 from skill.conversation.store import ConversationStore
-from skill.conversation.turns_file import FileTurnBook
 from skill.doors import host
 from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
@@ -87,7 +86,7 @@ class Relay:
     ) -> None:  # fmt: skip
         self.settings, self.out_dir, self.name = settings, out_dir, name
         self.wait, self.heartbeat = wait, heartbeat
-        self.book = FileTurnBook(settings.config_dir)
+        self.book = stores.turn_book(settings)
         self.sessions: dict[str, str] = {}  # client session -> conversation name
         self.conversations: dict[str, Conversation] = {}
         self.stack = contextlib.AsyncExitStack()
@@ -97,7 +96,7 @@ class Relay:
         return self.conversations.setdefault(name, Conversation(name))
 
     def store(self, conv: Conversation) -> ConversationStore:
-        return ConversationStore(self.settings.config_dir, conv.name)
+        return stores.conversation_store(self.settings, conv.name)
 
     def language(self, conv: Conversation, text: str = "") -> str:
         if text.strip():
