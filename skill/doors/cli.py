@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="link the skill folder instead of copying SKILL.md")  # fmt: skip
 
     mcp = cmd("mcp", "run the MCP server (stdio; --http for streamable HTTP); needs the "
-              "'mcp' extra", json_flag=False)  # fmt: skip
+              "'mcp' extra. Each client session has its own conversation unless "
+              "--conversation names one", json_flag=False)  # fmt: skip
     mcp.add_argument("--http", metavar="[HOST:]PORT",
                      help="serve streamable HTTP (host default 127.0.0.1)")  # fmt: skip
     mcp.add_argument("--wait", type=float, default=45.0, metavar="SECONDS",
