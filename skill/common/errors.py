@@ -39,8 +39,9 @@
 No exception ever carries a token: messages are built from codes, paths and the
 backend's own message, and `redact()` scrubs anything that looks like one.
 Each class has a `key` naming its user-facing message in `prompts/` (an instance may
-name a finer one); `details` are the template's variables. `message` is for logs and
-developers; what the user reads is always rendered from the template.
+name a finer one); `details` are the template's variables. Its `kind` is the
+`error.code` a `--json` object reports (the enum in skill/schema/turn.json). `message`
+is for logs and developers; what the user reads is always rendered from the template.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class NemoError(Exception):
     """Base of every runtime error. `key` names the message template in prompts/."""
 
     key: str = "error.generic"
+    kind: str = "internal"  # error.code in --json (skill/schema/turn.json)
 
     def __init__(self, message: str = "", *, key: str | None = None, **details: Any) -> None:
         self.message = redact(message or self.__class__.__doc__ or self.__class__.__name__)
@@ -75,18 +77,21 @@ class ConfigError(NemoError):
     """The configuration or a data file is invalid."""
 
     key = "error.config"
+    kind = "config"
 
 
 class InputError(NemoError):
     """The user's input cannot be used as given."""
 
     key = "error.input"
+    kind = "input"
 
 
 class TransportError(NemoError):
     """The backend could not be reached."""
 
     key = "error.transport"
+    kind = "network"
 
 
 class ConnectError(TransportError):
@@ -107,6 +112,7 @@ class StreamError(NemoError):
     """The chat stream broke after it had begun."""
 
     key = "error.stream"
+    kind = "stream"
 
 
 class EventTooLarge(StreamError):
@@ -141,12 +147,14 @@ class Refused(AgentError):
     """A content filter (SAFETY, RECITATION, ...) stopped the agent before it did anything."""
 
     key = "error.refused"
+    kind = "refused"
 
 
 class RenderError(NemoError):
     """A render job ended badly."""
 
     key = "error.render"
+    kind = "render"
 
 
 class RenderFailed(RenderError):
@@ -175,6 +183,7 @@ class DownloadError(NemoError):
     """The rendered file could not be fetched whole; the render stays collectable."""
 
     key = "export.download_failed"
+    kind = "download"
 
 
 class NotAVideo(DownloadError):
@@ -203,6 +212,7 @@ class APIError(NemoError):
     """
 
     key = "error.api"
+    kind = "unexpected"
     code_value: ClassVar[int | None] = None
 
     def __init__(
@@ -234,6 +244,7 @@ class TokenExpired(APIError):
     """The token has expired or is invalid."""
 
     key = "error.token_expired"
+    kind = "1001"
     code_value = 1001
 
 
@@ -241,6 +252,7 @@ class SessionNotFound(APIError):
     """The backend does not know this session."""
 
     key = "error.session_not_found"
+    kind = "1002"
     code_value = 1002
 
 
@@ -252,6 +264,7 @@ class OutOfCredits(APIError):
     """The account has no credits left."""
 
     key = "error.out_of_credits"
+    kind = "2001"
     code_value = 2001
 
 
@@ -259,6 +272,7 @@ class UnsupportedFileType(APIError):
     """The backend does not accept this file type."""
 
     key = "error.unsupported_file_type"
+    kind = "4001"
     code_value = 4001
 
 
@@ -266,6 +280,7 @@ class FileTooLarge(APIError):
     """The file is over the backend's size limit."""
 
     key = "error.file_too_large"
+    kind = "4002"
     code_value = 4002
 
 
@@ -273,6 +288,7 @@ class MissingClientId(APIError):
     """The request lacked the X-Client-Id header."""
 
     key = "error.missing_client_id"
+    kind = "400"
     code_value = 400
 
 
@@ -280,6 +296,7 @@ class PlanRequired(APIError):
     """Export is blocked on the free plan."""
 
     key = "error.plan_required"
+    kind = "402"
     code_value = 402
 
 
@@ -287,6 +304,7 @@ class RateLimited(APIError):
     """Too many requests."""
 
     key = "error.rate_limited"
+    kind = "429"
     code_value = 429
 
     def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: Any) -> None:
@@ -307,12 +325,14 @@ class ServerError(APIError):
     """The backend failed with a server error."""
 
     key = "error.server"
+    kind = "server"
 
 
 class UnexpectedResponse(APIError):
     """The backend answered with something the runtime does not understand."""
 
     key = "error.unexpected"
+    kind = "unexpected"
 
 
 # The one table that maps backend codes and HTTP statuses to classes.

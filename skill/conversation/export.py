@@ -392,6 +392,6 @@ class _Flow:
             log.warning("export.no_claim_token", error=type(exc).__name__)
             return None
         link = protocol.claim_link(self.web_url, claim.token)
-        self.say("export.link")
+        self.say("export.link", url=link)
         self.out.link(link)
         return link

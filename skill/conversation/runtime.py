@@ -26,24 +26,18 @@ import structlog
 
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import (
-    APIError,
     ConfigError,
-    DownloadError,
     InputError,
     NemoError,
     OutOfCredits,
     PlanRequired,
-    Refused,
-    RenderError,
     SessionNotFound,
     SessionRefused,
-    StreamError,
-    TransportError,
     UnsupportedFileType,
 )
 from skill.common.output import Output
+from skill.conversation import attachments, contract, intents, media, templates, timeline
 from skill.conversation import export as export_flow
-from skill.conversation import intents, media, templates, timeline
 from skill.conversation.chat import ChatTurn
 from skill.conversation.outcome import Outcome, outcome_of_error
 from skill.conversation.store import Conversation, ConversationStore
@@ -54,8 +48,6 @@ from skill.wire.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
 log = structlog.get_logger("nemo.runtime")
 T = TypeVar("T")
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2, 3, 4
-
 
 @dataclass(frozen=True)
 class TurnOutcome:
@@ -63,7 +55,7 @@ class TurnOutcome:
     the error the user was told, if any. No outcome given: failed with an error, else replied."""
 
     intent: str
-    error_code: str | None = None
+    error_code: str | None = None  # the error's `kind` (skill/common/errors.py)
     error_message: str | None = None
     outcome: Outcome | None = None
 
@@ -79,9 +71,7 @@ class TurnOutcome:
 
     @property
     def exit_code(self) -> int:
-        if self.kind.ok:
-            return EXIT_OK
-        return {"input": EXIT_INPUT, "config": EXIT_CONFIG}.get(self.error_code or "", EXIT_ERROR)
+        return 0 if self.kind.ok else max(contract.exit_code(self.error_code), 1)
 
     def error_json(self) -> dict[str, Any] | None:
         if self.error_code is None:
@@ -117,6 +107,8 @@ class Runtime:
         try:
             if not text.strip() and not files:
                 raise InputError("an empty message", key="turn.empty_message")
+            text, typed = attachments.extract(text)  # a path typed in the message is a file
+            files = [*files, *(f for f in typed if f not in files)]
             route = intents.classify(text, files)
             intent = route.intent
             if intent == "upload":
@@ -139,6 +131,7 @@ class Runtime:
 
     async def command(self, intent: str) -> TurnOutcome:
         """A direct command (`credits`, `status`, `export`, `resume`), no routing."""
+        reported = "export" if intent == "resume" else intent  # `export --resume` exports
         try:
             if intent == "ready":
                 await self._session(announce=False)
@@ -153,8 +146,8 @@ class Runtime:
                     await self._collect_pending()
                 return replace(await self._run(intent, ""), intent=intent)
         except NemoError as exc:
-            return self._failed(intent, exc)
-        return TurnOutcome(intent)
+            return self._failed(reported, exc)
+        return TurnOutcome(reported)
 
     async def upload(self, items: Sequence[str]) -> TurnOutcome:
         """`nemo-video upload PATH|URL...`."""
@@ -253,7 +246,7 @@ class Runtime:
                 return TurnOutcome("chat", "partial", result.note, Outcome.PARTIAL)
             line = self.error_line(result.error)  # e.g. out of credits half-way
             self.out.reply(line)
-            return TurnOutcome("chat", self._code(result.error), line, Outcome.PARTIAL)
+            return TurnOutcome("chat", result.error.kind, line, Outcome.PARTIAL)
         try:
             for action in result.actions:  # each at most once (ChatTurn dedupes them)
                 await self._gui_action(action)
@@ -346,29 +339,21 @@ class Runtime:
         log.info("turn.failed", intent=intent, error=type(exc).__name__, detail=exc.message)
         line = self.error_line(exc)
         self.out.reply(line)
+        if isinstance(exc, (OutOfCredits, PlanRequired)) and self.client.is_anonymous:
+            self.out.link(self._register_url())  # the line carries it; links repeat it
         outcome = outcome_of_error(exc)
         if outcome is Outcome.RUNNING:  # a render still going: nothing went wrong
             return TurnOutcome(intent, outcome=outcome)
-        return TurnOutcome(intent, self._code(exc), line, outcome)
+        return TurnOutcome(intent, exc.kind, line, outcome)
 
-    def _code(self, exc: NemoError) -> str:
-        return (
-            "refused" if isinstance(exc, Refused)
-            else "input" if isinstance(exc, InputError)
-            else "config" if isinstance(exc, ConfigError)
-            else str(exc.code) if isinstance(exc, APIError) and exc.code is not None
-            else "network" if isinstance(exc, TransportError)
-            else "stream" if isinstance(exc, StreamError)
-            else "render" if isinstance(exc, RenderError)
-            else "download" if isinstance(exc, DownloadError)
-            else "error"
-        )  # fmt: skip
+    def _register_url(self) -> str:
+        return f"{self.settings.web_url}/register?bind={self.client.client_id}"
 
     def error_line(self, exc: NemoError) -> str:
         ctx: dict[str, Any] = {"detail": exc.message, **exc.details}
         key = exc.key
         if isinstance(exc, (OutOfCredits, PlanRequired)) and self.client.is_anonymous:
-            ctx["register_url"] = f"{self.settings.web_url}/register?bind={self.client.client_id}"
+            ctx["register_url"] = self._register_url()
             if isinstance(exc, PlanRequired):  # "register to unlock export": a plan matter
                 key = "error.plan_required_anonymous"
         elif isinstance(exc, OutOfCredits):

@@ -110,7 +110,7 @@ class Conversation:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(
-                f"{path}: not a conversation file ({exc}). Delete it, or run `nemo-video new`.",
+                f"{path}: not a conversation file ({exc}). Delete it to start this project afresh.",
                 path=str(path),
             ) from None
 

@@ -7,19 +7,18 @@ Heavy imports (aiohttp, jinja2, the runtime) happen inside the commands, so that
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from skill.doors import exits
 
 # The --host choices (skill.doors.installers.HOSTS, checked by a test): no import for --help.
 HOST_NAMES = ("agents", "claude-code", "claude-desktop", "codex", "cursor", "openclaw")
 
 if TYPE_CHECKING:
-    from skill.common.errors import NemoError
     from skill.common.output import CollectedOutput
     from skill.conversation.runtime import Runtime, TurnOutcome
     from skill.conversation.store import ConversationStore
@@ -39,20 +38,38 @@ environment:
   NEMO_OUTPUT_DIR   where exported MP4s go (default ./nemovideo-exports)
   SKILL_SOURCE      the host platform reported to the backend (else detected)
 
---json output (say, credits, status, upload, export):
-  exactly one object on stdout:
-  {"intent": str, "outcome": str, "replies": [str], "files": [path], "links": [url],
-   "error": {"code": str, "message": str} | null}
+--json output (say, credits, status, upload, export, new):
+  exactly one object on stdout, whatever happens (its JSON Schema: `nemo-video schema`):
+  {"intent": str | null, "outcome": str, "replies": [str], "files": [path],
+   "links": [url], "error": {"code": str, "message": str} | null,
+   "next": {"command": str} | null}
   outcome: replied | edited | asked | running (exit 0) | partial | refused | failed
+  Show `replies` only: error.message repeats a reply, links repeat URLs in the replies.
 
 exit codes:
   0 done   1 backend or network error   2 bad command line
-  3 unusable input (file, text)   4 configuration problem   130 interrupted
+  3 unusable input (file, text)   4 configuration problem   70 internal error
+  130 interrupted (SIGINT)   143 terminated (SIGTERM)
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+class BadCommandLine(Exception):
+    """What argparse would have printed before exiting 2, kept to print as we choose."""
+
+    def __init__(self, prog: str, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.prog, self.usage, self.message = prog, usage, message
+
+
+class _Parser(argparse.ArgumentParser):
+    commands: Mapping[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        raise BadCommandLine(self.prog, self.format_usage(), message)
+
+
+def build_parser() -> _Parser:
+    p = _Parser(
         prog="nemo-video",
         description="Generate and edit AI videos with NemoVideo from the command line.",
         epilog=EPILOG,
@@ -60,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_options(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.commands = sub.choices
 
     def cmd(name: str, help_: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
@@ -69,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     say = cmd("say", "send one message (a turn) and print the replies")
-    say.add_argument("text", help="the user's message, verbatim")
+    say.add_argument("text", nargs="?", help="the user's message, verbatim")
+    say.add_argument("--stdin", action="store_true",
+                     help="read the message from standard input (UTF-8, verbatim)")  # fmt: skip
     say.add_argument("--file", "-f", action="append", type=Path, default=[], metavar="PATH",
                      help="attach a file (repeatable)")  # fmt: skip
     say.add_argument("--out", type=Path, metavar="DIR", help="where exported MP4s go")
@@ -98,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--resume", action="store_true",
                     help="only collect renders a previous run left unfinished")  # fmt: skip
     _wait_option(ex)
-    cmd("new", "start a new project (renders still running are kept)", json_flag=False)
+    cmd("new", "start a new project (renders still running are kept)")
+    cmd("schema", "print the JSON Schema of the --json object", json_flag=False)
 
     rp = cmd("replay", "replay transcripts through the runtime; exit 1 on any difference",
              json_flag=False)  # fmt: skip
@@ -178,10 +199,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from skill.standin.server import main as standin_main
 
         return standin_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    json_mode = "--json" in argv  # known before parsing, so a bad command line is an object too
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "say" and args.text is None and not args.stdin:
+            parser.commands["say"].error("the message is missing: give it as TEXT or --stdin")
+        if args.command == "say" and args.text is not None and args.stdin:
+            parser.commands["say"].error("the message came twice: give TEXT or --stdin, not both")
+    except BadCommandLine as bad:
+        return exits.usage(bad, json_mode)
     if args.command is None:
         build_parser().print_help()
         return 2
+    if args.command == "schema":
+        from skill.conversation.contract import SCHEMA
+
+        sys.stdout.write(SCHEMA.read_text(encoding="utf-8"))
+        return 0
     if args.command == "replay":
         from skill.transcripts.replay import main as replay_main
 
@@ -192,18 +227,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _install_skill(args)
     if args.command == "mcp":
         return _mcp(args)
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        return 130
+    with exits.caught(args, json_mode) as status:
+        status.code = _run(args, status)
+    return status.code
 
 
 def _classify(args: argparse.Namespace) -> int:
     from skill.common.errors import NemoError
+    from skill.conversation import attachments
     from skill.conversation.intents import explain
 
     try:
-        how = explain(args.text, args.file, busy=args.busy)
+        text, found = attachments.extract(args.text)
+        how = explain(text, [*args.file, *found], busy=args.busy)
     except NemoError as exc:
         print(exc.message, file=sys.stderr)
         return 4
@@ -280,25 +316,27 @@ def _mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, status: exits.Status) -> int:
     import asyncio
 
     from skill.common.config import Settings
-    from skill.common.errors import ConfigError
+    from skill.common.errors import ConfigError, InputError
     from skill.common.logs import configure_logging
-    from skill.conversation import stores
+    from skill.conversation import contract, stores
     from skill.conversation.store import default_name
 
     json_mode = bool(getattr(args, "json", False))
     try:
+        if getattr(args, "stdin", False):
+            args.text = _read_stdin()
         settings = Settings.from_env()
         configure_logging(settings.config_dir, verbose=args.verbose)
         name = args.conversation or os.environ.get("NEMO_CONVERSATION") or default_name(Path.cwd())
-        store = stores.conversation_store(settings, name)
+        store = status.store = stores.conversation_store(settings, name)
         if args.command == "new":
-            return _new(store)
-    except ConfigError as exc:
-        return _config_failed(args, exc, json_mode)
+            return _new(store, json_mode)
+    except (ConfigError, InputError) as exc:
+        return exits.setup(args, exc, json_mode)
     if args.command == "chat":
         from skill.doors.terminal import interactive
 
@@ -315,15 +353,31 @@ def _run(args: argparse.Namespace) -> int:
 
     out: CollectedOutput | TerminalOutput = CollectedOutput() if json_mode else TerminalOutput()
     outcome = asyncio.run(_one(args, settings, store, out))
+    next_ = contract.next_step(outcome, store)
     if isinstance(out, CollectedOutput):
-        doc: dict[str, Any] = out.as_json(outcome.intent, outcome.error_json(), outcome.kind.value)
-        print(json.dumps(doc, ensure_ascii=False))
+        exits.emit(contract.document(outcome, out, next_))
     else:
         out.close()
+        if next_ is not None:  # a terminal user is the host: the command, without --json
+            print("next: " + next_["command"].removesuffix(" --json"), file=sys.stderr)
     return outcome.exit_code
 
 
-def _new(store: ConversationStore) -> int:
+def _read_stdin() -> str:
+    """The message on standard input, byte for byte as UTF-8; the one newline a heredoc
+    adds at the end is dropped."""
+    from skill.common.errors import InputError
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"stdin is not UTF-8 (byte {exc.start})"
+        raise InputError(where, key="turn.stdin_not_utf8") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def _new(store: ConversationStore, json_mode: bool) -> int:
     from skill.common.errors import ConfigError
     from skill.conversation.templates import render
 
@@ -332,32 +386,16 @@ def _new(store: ConversationStore) -> int:
     except ConfigError:  # an unreadable conversation file: starting afresh is what `new` is for
         store.path.unlink(missing_ok=True)
     store.reset()
-    print(render("turn.new_project", store.load().language))
-    return 0
-
-
-def _config_failed(args: argparse.Namespace, exc: NemoError, json_mode: bool) -> int:
-    """A setting or file is unusable: say so, with --json as the one object too."""
+    line = render("turn.new_project", store.load().language)
     if not json_mode:
-        print(exc.message, file=sys.stderr)
-        return 4
-    from skill.common.errors import NemoError
-    from skill.conversation.intents import classify
-    from skill.conversation.templates import detect_language, render
+        print(line)
+        return 0
+    from skill.common.output import CollectedOutput
+    from skill.conversation.contract import document
+    from skill.conversation.runtime import TurnOutcome
 
-    intent = {"status": "state", "say": "chat"}.get(args.command, args.command)
-    line = exc.message
-    with contextlib.suppress(NemoError):
-        lang = detect_language(getattr(args, "text", ""))
-        line = render(exc.key, lang, detail=exc.message, **exc.details)
-    with contextlib.suppress(NemoError):
-        if args.command == "say":
-            intent = classify(args.text, args.file).intent
-    error = {"code": "config", "message": line}
-    doc = {"intent": intent, "outcome": "failed", "replies": [line], "files": [], "links": [],
-           "error": error, "next": None}  # fmt: skip
-    print(json.dumps(doc, ensure_ascii=False))
-    return 4
+    exits.emit(document(TurnOutcome("new"), CollectedOutput(replies=[line]), None))
+    return 0
 
 
 async def _one(args: argparse.Namespace, settings: Any, store: Any, out: Any) -> TurnOutcome:

@@ -39,6 +39,7 @@ from skill.common.config import Settings, StoredToken, Timings, TokenStore
 from skill.common.errors import ConfigError
 from skill.common.output import CollectedOutput
 from skill.common.storage import write_json
+from skill.conversation import contract
 from skill.conversation.runtime import Runtime, TurnOutcome
 from skill.conversation.store import ConversationStore
 from skill.transcripts.capture import (
@@ -75,6 +76,7 @@ class Report:
     path: Path
     differences: tuple[str, ...]
     seconds: float
+    objects: tuple[dict[str, Any], ...] = ()  # each turn's `--json` object, as say would print
 
     @property
     def ok(self) -> bool:
@@ -108,6 +110,7 @@ async def replay(path: Path) -> Report:
     attribution = load_attribution(env={"SKILL_SOURCE": t.platform})
     timings, scale = replay_timings(t.timings)
     marks = Placeholders()
+    objects: list[dict[str, Any]] = []
     server = ReplayServer(
         t, marks, scale=scale, version=attribution.version, hold_cap=5.0 + 2 * timings.turn_cap
     )
@@ -141,9 +144,12 @@ async def replay(path: Path) -> Report:
                     outcome = await drive(rt, user, base)
                 server.end_turn()
                 server.differences += chat_differences(number, turn, collected, outcome, marks, out)
+                objects.append(
+                    contract.document(outcome, collected, contract.next_step(outcome, store))
+                )
         finally:
             await server.close()
-    return Report(path, tuple(server.differences), time.monotonic() - started)
+    return Report(path, tuple(server.differences), time.monotonic() - started, tuple(objects))
 
 
 async def _no_wait(_: float) -> None:

@@ -8,7 +8,6 @@ state diff whenever the draft changed, never "send it again" after a tool ran.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from skill.conversation import templates
+from tests.host_schema import one_object
 
 NEMO = Path(sys.executable).with_name("nemo-video")
 BEACH = {"d": 10000, "t": [{"tt": 0, "m": {"name": "Video"},
@@ -109,7 +109,7 @@ class Host:
             [str(NEMO), "say", text, "--json"], cwd=self.folder, env=self.env,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        return run.returncode, json.loads(run.stdout)
+        return run.returncode, one_object(run.stdout)  # valid against skill/schema/turn.json
 
 
 @pytest.fixture

@@ -156,7 +156,8 @@ async def test_export_delivers_the_file_link_and_lines(
     assert any(result.path.name in r and "2048" not in r for r in out.replies)
     assert ("Rendering", 0.5, 1.0) in out.progress_events
     assert out.progress_events[-1] == (f"Downloading {result.path.name}", 2048, 2048)
-    assert not any("render_" in r or "clm_" in r for r in out.replies)
+    assert out.replies[-1] == templates.render("export.link", "en", url=result.link)
+    assert not any("render_" in r or "clm_" in r for r in out.replies[:-1])
 
 
 @pytest.mark.parametrize(
@@ -286,7 +287,8 @@ async def test_deadline_keeps_the_render_pending_and_resume_collects_it(
         await run_export(FakeClient(["processing"] * 100), store, tmp_path / "out", time_=t,
                          timings=timings)  # fmt: skip
     assert sum(t.delays) == pytest.approx(60.0) and max(t.delays) <= 30.0
-    assert "export --resume" in templates.render(info.value.key, "en", **info.value.details)
+    line = templates.render(info.value.key, "en", **info.value.details)
+    assert "nothing is lost" in line and "nemo-video" not in line  # the host gets `next`
     (entry,) = store.load().pending
     assert entry.status == "submitted"
     (result,) = await run_resume(FakeClient(["completed"]), store, CollectedOutput())
@@ -420,7 +422,7 @@ async def test_a_claim_token_failure_only_loses_the_link(
     client = FakeClient(claim_error=ConnectError("down"))
     result = await run_export(client, store, tmp_path / "out", output=out)
     assert result.link is None and out.links == [] and result.path.exists()
-    assert templates.render("export.link", "en") not in out.replies
+    assert not any("🔗" in r for r in out.replies)
 
 
 async def test_a_changed_draft_gets_a_new_file(store: ConversationStore, tmp_path: Path) -> None:
@@ -455,7 +457,8 @@ def test_every_line_exists_in_both_languages_and_renders() -> None:
             ("en", "zh")}  # fmt: skip
     assert keys["en"] == keys["zh"]
     ctx = {"name": "v.mp4", "folder": "/tmp", "size_mb": 1.5, "count": 2, "minutes": 20,
-           "got_mb": 1.0}  # fmt: skip
+           "got_mb": 1.0,
+           "url": "https://web.example/workspace/claim?ct=c"}  # fmt: skip
     for lang in ("en", "zh"):
         for key in keys[lang]:
             line = templates.render(f"export.{key}", lang, **ctx)

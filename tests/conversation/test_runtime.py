@@ -310,7 +310,7 @@ async def test_each_intent_runs_its_flow(
         assert out.replies == [
             t("export.starting", lang),
             t("export.done", lang, name=path.name, folder=str(path.parent), size_mb=size_mb),
-            t("export.link", lang),
+            t("export.link", lang, url=link),
         ]
     else:
         assert flow == "chat"
@@ -352,7 +352,7 @@ ERRORS = [
     ("429-twice", {"faults": [{"endpoint": "credits", "status": 429, "times": 2}]}, "credits",
      False, "error.rate_limited", "429", {"waited": 1}),  # 0.01 s waited: "1 second"
     ("5xx", {"faults": [{"endpoint": "state", "status": 503, "times": 9}]}, "show tracks",
-     False, "error.server", "503", {}),
+     False, "error.server", "server", {}),
     ("1002-twice", {"lose_session_after": 0, "faults": [
         {"endpoint": "create_session", "after": 1, "code": 1002}]}, "show tracks", False,
      "error.session_not_found", "1002", {}),
@@ -383,6 +383,7 @@ async def test_each_error_code_reads_as_its_line(
         client_id = p.settings.client_id()
         ctx = {"register_url": f"{WEB}/register?bind={client_id}"}
         assert f"?bind={client_id}" in out.replies[-1]
+        assert out.links == [ctx["register_url"]]  # the line carries it; links repeat it
     expected = t(key, lang, **ctx)
     assert out.replies[-1] == expected
     assert (outcome.error_code, outcome.error_message) == (code, expected)

@@ -63,7 +63,7 @@ def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"demo\.json"):
         store.load()
     store.path.write_text(json.dumps({"pending": "x"}))
-    with pytest.raises(ConfigError, match="nemo-video new"):
+    with pytest.raises(ConfigError, match="Delete it"):
         store.load()
 
 

@@ -7,7 +7,6 @@ stdout, whatever happens; exit codes follow the CLI's epilog.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import sys
@@ -24,11 +23,11 @@ from skill.doors.cli import EPILOG
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 from skill.standin.render import SAMPLE_PHOTO
+from tests.host_schema import one_object
 
 WEB = "https://web.example"
 FAST = {"timing": {"heartbeat": 0.05, "generate": 0.05, "edit": 0.02, "frame_gap": 0,
                    "render_queue": 0.02}, "silent_edits": 0}  # fmt: skip
-KEYS = {"intent", "outcome", "replies", "files", "links", "error", "next"}
 
 
 @dataclass
@@ -39,17 +38,8 @@ class Run:
 
     @property
     def doc(self) -> dict[str, Any]:
-        """The one JSON object stdout must hold (fails when there is anything else)."""
-        doc, end = json.JSONDecoder().raw_decode(self.stdout)
-        assert self.stdout[end:].strip() == "", self.stdout
-        assert isinstance(doc, dict) and set(doc) == KEYS, doc
-        assert isinstance(doc["intent"], str)
-        assert all(isinstance(r, str) and r for r in doc["replies"])
-        assert all(isinstance(f, str) for f in doc["files"])
-        assert all(isinstance(u, str) for u in doc["links"])
-        error = doc["error"]
-        assert error is None or (set(error) == {"code", "message"} and error["message"])
-        return doc
+        """The one JSON object stdout must hold, valid against the shipped schema."""
+        return one_object(self.stdout)
 
 
 class Cli:
@@ -196,8 +186,8 @@ async def test_say_json_is_one_object_with_the_turns_lines(
 ) -> None:
     run = await cli("say", "credits", "--json")
     assert run.code == 0, run.stderr
-    assert run.doc == {"intent": "credits", "replies": [balance(standin)], "files": [],
-                       "links": [], "error": None, "outcome": "replied", "next": None}  # fmt: skip
+    assert run.doc == {"intent": "credits", "outcome": "replied", "replies": [balance(standin)],
+                       "files": [], "links": [], "error": None, "next": None}  # fmt: skip
 
 
 async def test_say_without_json_prints_the_lines(cli: Cli, standin: RunningStandin) -> None:
@@ -234,9 +224,9 @@ async def test_exit_3_unusable_input_before_any_network_call(
     run = await offline(*args, "--json")
     line = t("upload.not_found", path="missing.jpg")
     assert run.code == 3
-    error = {"code": "input", "message": line}
     assert run.doc == {"intent": "upload", "outcome": "failed", "replies": [line], "files": [],
-                       "links": [], "error": error, "next": None}  # fmt: skip
+                       "links": [], "error": {"code": "input", "message": line},
+                       "next": None}  # fmt: skip
     assert not (offline.folder / "config" / "token.json").exists()
 
 

@@ -17,6 +17,7 @@ from skill.conversation import intents
 from skill.transcripts.format import load
 from skill.transcripts.placeholders import find_secrets
 from skill.transcripts.replay import replay
+from tests.host_schema import check
 
 CORPUS = Path(__file__).parent / "corpus"
 TRANSCRIPTS = sorted(CORPUS.glob("*.yaml"))
@@ -26,6 +27,9 @@ TRANSCRIPTS = sorted(CORPUS.glob("*.yaml"))
 async def test_the_transcript_replays_unchanged(path: Path) -> None:
     report = await replay(path)
     assert report.ok, f"{path.name} changed:\n" + "\n".join(report.differences)
+    assert len(report.objects) == len(load(path).turns)
+    for doc in report.objects:  # what `say --json` would have printed, turn by turn
+        check(doc)
 
 
 def test_the_corpus_is_large_enough_and_small() -> None:
