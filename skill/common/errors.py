@@ -76,22 +76,19 @@ class NemoError(Exception):
 class ConfigError(NemoError):
     """The configuration or a data file is invalid."""
 
-    key = "error.config"
-    kind = "config"
+    key, kind = "error.config", "config"
 
 
 class InputError(NemoError):
     """The user's input cannot be used as given."""
 
-    key = "error.input"
-    kind = "input"
+    key, kind = "error.input", "input"
 
 
 class TransportError(NemoError):
     """The backend could not be reached."""
 
-    key = "error.transport"
-    kind = "network"
+    key, kind = "error.transport", "network"
 
 
 class ConnectError(TransportError):
@@ -111,8 +108,7 @@ class StreamIdleTimeout(RequestTimeout):
 class StreamError(NemoError):
     """The chat stream broke after it had begun."""
 
-    key = "error.stream"
-    kind = "stream"
+    key, kind = "error.stream", "stream"
 
 
 class EventTooLarge(StreamError):
@@ -146,15 +142,13 @@ class AgentError(StreamError):
 class Refused(AgentError):
     """A content filter (SAFETY, RECITATION, ...) stopped the agent before it did anything."""
 
-    key = "error.refused"
-    kind = "refused"
+    key, kind = "error.refused", "refused"
 
 
 class RenderError(NemoError):
     """A render job ended badly."""
 
-    key = "error.render"
-    kind = "render"
+    key, kind = "error.render", "render"
 
 
 class RenderFailed(RenderError):
@@ -182,8 +176,7 @@ class RenderWithoutFile(RenderError):
 class DownloadError(NemoError):
     """The rendered file could not be fetched whole; the render stays collectable."""
 
-    key = "export.download_failed"
-    kind = "download"
+    key, kind = "export.download_failed", "download"
 
 
 class NotAVideo(DownloadError):
@@ -211,8 +204,7 @@ class APIError(NemoError):
     body had none), `request_id` the backend's request id when it sent one.
     """
 
-    key = "error.api"
-    kind = "unexpected"
+    key, kind = "error.api", "unexpected"
     code_value: ClassVar[int | None] = None
 
     def __init__(
@@ -243,16 +235,14 @@ class APIError(NemoError):
 class TokenExpired(APIError):
     """The token has expired or is invalid."""
 
-    key = "error.token_expired"
-    kind = "1001"
+    key, kind = "error.token_expired", "1001"
     code_value = 1001
 
 
 class SessionNotFound(APIError):
     """The backend does not know this session."""
 
-    key = "error.session_not_found"
-    kind = "1002"
+    key, kind = "error.session_not_found", "1002"
     code_value = 1002
 
 
@@ -263,48 +253,42 @@ class SessionRefused(SessionNotFound):
 class OutOfCredits(APIError):
     """The account has no credits left."""
 
-    key = "error.out_of_credits"
-    kind = "2001"
+    key, kind = "error.out_of_credits", "2001"
     code_value = 2001
 
 
 class UnsupportedFileType(APIError):
     """The backend does not accept this file type."""
 
-    key = "error.unsupported_file_type"
-    kind = "4001"
+    key, kind = "error.unsupported_file_type", "4001"
     code_value = 4001
 
 
 class FileTooLarge(APIError):
     """The file is over the backend's size limit."""
 
-    key = "error.file_too_large"
-    kind = "4002"
+    key, kind = "error.file_too_large", "4002"
     code_value = 4002
 
 
 class MissingClientId(APIError):
     """The request lacked the X-Client-Id header."""
 
-    key = "error.missing_client_id"
-    kind = "400"
+    key, kind = "error.missing_client_id", "400"
     code_value = 400
 
 
 class PlanRequired(APIError):
     """Export is blocked on the free plan."""
 
-    key = "error.plan_required"
-    kind = "402"
+    key, kind = "error.plan_required", "402"
     code_value = 402
 
 
 class RateLimited(APIError):
     """Too many requests."""
 
-    key = "error.rate_limited"
-    kind = "429"
+    key, kind = "error.rate_limited", "429"
     code_value = 429
 
     def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: Any) -> None:
@@ -324,15 +308,13 @@ class RateLimited(APIError):
 class ServerError(APIError):
     """The backend failed with a server error."""
 
-    key = "error.server"
-    kind = "server"
+    key, kind = "error.server", "server"
 
 
 class UnexpectedResponse(APIError):
     """The backend answered with something the runtime does not understand."""
 
-    key = "error.unexpected"
-    kind = "unexpected"
+    key, kind = "error.unexpected", "unexpected"
 
 
 # The one table that maps backend codes and HTTP statuses to classes.

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from skill.doors import exits
+from skill.doors.exits import Parser
 
 # The --host choices (skill.doors.installers.HOSTS, checked by a test): no import for --help.
 HOST_NAMES = ("agents", "claude-code", "claude-desktop", "codex", "cursor", "openclaw")
@@ -53,23 +54,8 @@ exit codes:
 """
 
 
-class BadCommandLine(Exception):
-    """What argparse would have printed before exiting 2, kept to print as we choose."""
-
-    def __init__(self, prog: str, usage: str, message: str) -> None:
-        super().__init__(message)
-        self.prog, self.usage, self.message = prog, usage, message
-
-
-class _Parser(argparse.ArgumentParser):
-    commands: Mapping[str, argparse.ArgumentParser]
-
-    def error(self, message: str) -> NoReturn:
-        raise BadCommandLine(self.prog, self.format_usage(), message)
-
-
-def build_parser() -> _Parser:
-    p = _Parser(
+def build_parser() -> Parser:
+    p = Parser(
         prog="nemo-video",
         description="Generate and edit AI videos with NemoVideo from the command line.",
         epilog=EPILOG,
@@ -203,20 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command == "say" and args.text is None and not args.stdin:
-            parser.commands["say"].error("the message is missing: give it as TEXT or --stdin")
-        if args.command == "say" and args.text is not None and args.stdin:
-            parser.commands["say"].error("the message came twice: give TEXT or --stdin, not both")
-    except BadCommandLine as bad:
+    except exits.BadCommandLine as bad:
         return exits.usage(bad, json_mode)
     if args.command is None:
         build_parser().print_help()
         return 2
     if args.command == "schema":
-        from skill.conversation.contract import SCHEMA
-
-        sys.stdout.write(SCHEMA.read_text(encoding="utf-8"))
-        return 0
+        return exits.print_schema()
     if args.command == "replay":
         from skill.transcripts.replay import main as replay_main
 
@@ -328,7 +307,7 @@ def _run(args: argparse.Namespace, status: exits.Status) -> int:
     json_mode = bool(getattr(args, "json", False))
     try:
         if getattr(args, "stdin", False):
-            args.text = _read_stdin()
+            args.text = exits.read_stdin()
         settings = Settings.from_env()
         configure_logging(settings.config_dir, verbose=args.verbose)
         name = args.conversation or os.environ.get("NEMO_CONVERSATION") or default_name(Path.cwd())
@@ -361,20 +340,6 @@ def _run(args: argparse.Namespace, status: exits.Status) -> int:
         if next_ is not None:  # a terminal user is the host: the command, without --json
             print("next: " + next_["command"].removesuffix(" --json"), file=sys.stderr)
     return outcome.exit_code
-
-
-def _read_stdin() -> str:
-    """The message on standard input, byte for byte as UTF-8; the one newline a heredoc
-    adds at the end is dropped."""
-    from skill.common.errors import InputError
-
-    data = sys.stdin.buffer.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = f"stdin is not UTF-8 (byte {exc.start})"
-        raise InputError(where, key="turn.stdin_not_utf8") from None
-    return text.removesuffix("\n").removesuffix("\r")
 
 
 def _new(store: ConversationStore, json_mode: bool) -> int:

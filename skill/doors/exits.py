@@ -20,7 +20,7 @@ import json
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,9 +28,57 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from skill.common.errors import NemoError
     from skill.conversation.store import ConversationStore
-    from skill.doors.cli import BadCommandLine
 
 COMMAND_INTENTS = {"status": "state", "say": "chat"}  # others report their own name
+
+
+class BadCommandLine(Exception):
+    """What argparse would have printed before exiting 2, kept to print as we choose."""
+
+    def __init__(self, prog: str, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.prog, self.usage, self.message = prog, usage, message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises BadCommandLine instead of printing and exiting."""
+
+    commands: Mapping[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        raise BadCommandLine(self.prog, self.format_usage(), message)
+
+    def parse_args(self, *a: Any, **kw: Any) -> Any:
+        """Also: `say` takes its message as TEXT or --stdin, exactly one of the two."""
+        args = super().parse_args(*a, **kw)
+        if getattr(args, "command", None) == "say" and (args.text is None) == (not args.stdin):
+            self.commands["say"].error(
+                "the message came twice: give TEXT or --stdin, not both" if args.stdin
+                else "the message is missing: give it as TEXT or --stdin"
+            )  # fmt: skip
+        return args
+
+
+def print_schema() -> int:
+    """`nemo-video schema`: the JSON Schema of the --json object, as shipped."""
+    from skill.conversation.contract import SCHEMA
+
+    sys.stdout.write(SCHEMA.read_text(encoding="utf-8"))
+    return 0
+
+
+def read_stdin() -> str:
+    """The message on standard input, byte for byte as UTF-8; the one newline a heredoc
+    adds at the end is dropped."""
+    from skill.common.errors import InputError
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"stdin is not UTF-8 (byte {exc.start})"
+        raise InputError(where, key="turn.stdin_not_utf8") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def emit(doc: dict[str, Any]) -> None:
