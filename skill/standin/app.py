@@ -79,6 +79,8 @@ async def _answers(request: web.Request, handler: Handler) -> web.StreamResponse
         if world.scenario.delay_ms:
             await asyncio.sleep(world.scenario.delay_ms / 1000)
         route = request.match_info.route.name
+        if route:
+            world.calls[route] += 1
         fault = world.faults.take(route) if route else None
         if fault is not None:
             raise _failure(fault)

@@ -13,11 +13,14 @@ level beside `code` and `message`. With `render.legacy_shape` it is the older
 vendor's: `data.status`, `data.progress`, `data.outputUrl`.
 
 `GET /api/render/proxy/<id>/download` (v1.9's fallback) serves the finished file.
+Both downloads honour HTTP Range. `render.download` makes them misbehave the ways a
+real CDN or proxy does (see scenario.py), and `render.download_rate` slows them down.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -92,16 +95,55 @@ async def download(request: web.Request) -> web.StreamResponse:
     job = _job(world, request.match_info["id"])
     if job.status != p.RENDER_COMPLETED or job.path is None:
         raise Failure(f"Render {job.id} is {job.status}, not completed yet.", status=409)
-    return web.FileResponse(job.path, headers={"Content-Type": "video/mp4"})
+    fault = world.scenario.render.download
+    if fault == "no_url":
+        raise Failure(f"Render {job.id} has no file (a fault from the scenario).", status=404)
+    if fault == "redirect":
+        return web.Response(status=302, headers={"Location": _cdn_url(world, job)})
+    return await _serve(request, world, job.path)
 
 
 async def cdn_render(request: web.Request) -> web.StreamResponse:
     """The CDN's copy of a finished render (no token: the URL is the key)."""
     world = request.app[WORLD]
+    world.cdn_requests.append(dict(request.headers))
     job = world.renders.get(request.match_info["name"].removesuffix(".mp4"))
     if job is None or job.status != p.RENDER_COMPLETED or job.path is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(job.path, headers={"Content-Type": "video/mp4"})
+    if world.scenario.render.download == "no_url":
+        raise web.HTTPNotFound()
+    return await _serve(request, world, job.path)
+
+
+async def _serve(request: web.Request, world: World, path: Path) -> web.StreamResponse:
+    faults = world.scenario.render
+    if faults.download == "html":
+        page = "<!DOCTYPE html><html><body><h1>Sign in to continue</h1></body></html>"
+        return web.Response(text=page, content_type="text/html")
+    ranged = "Range" in request.headers
+    cut = faults.download == "truncate" or (faults.download == "truncate_once" and not ranged)
+    if not cut and not faults.download_rate:
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+    data = await asyncio.to_thread(path.read_bytes)
+    response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
+    response.content_length = len(data)  # the whole file's length, also when cut
+    await response.prepare(request)
+    body = data[: len(data) // 2] if cut else data
+    step = 64 * 1024
+    for start in range(0, len(body), step):
+        await response.write(body[start : start + step])
+        if faults.download_rate:
+            await asyncio.sleep(step / faults.download_rate)
+    if cut and request.transport is not None:
+        request.transport.close()  # the connection breaks before Content-Length is reached
+    return response
+
+
+def _cdn_url(world: World, job: RenderJob) -> str:
+    url = f"{world.cdn_url}/renders/{quote(job.id, safe='')}.mp4"
+    if world.scenario.render.download == "userinfo":
+        url = url.replace("://", "://nemo:pa55word@", 1)
+    return url
 
 
 def _job(world: World, job_id: str) -> RenderJob:
@@ -112,11 +154,8 @@ def _job(world: World, job_id: str) -> RenderJob:
 
 
 def _answer(world: World, job: RenderJob) -> web.Response:
-    url = (
-        f"{world.cdn_url}/renders/{quote(job.id, safe='')}.mp4"
-        if job.status == p.RENDER_COMPLETED
-        else None
-    )
+    no_url = world.scenario.render.download in ("no_url", "redirect")
+    url = _cdn_url(world, job) if job.status == p.RENDER_COMPLETED and not no_url else None
     if world.scenario.render.legacy_shape:
         data = {"id": job.id, "status": job.status, "progress": job.progress, "outputUrl": url}
         if job.error:

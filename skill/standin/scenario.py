@@ -57,6 +57,13 @@ the file and the key. The format:
     render:
       fail_next: 1           # the next renders fail
       legacy_shape: false    # answer data.status / data.outputUrl instead of status / output.url
+      download: html         # the finished file's download misbehaves: "html" (a 200 web page),
+                             # "truncate" (Content-Length over the body, every time, Range
+                             # ignored), "truncate_once" (the first answer is cut, a Range
+                             # request is honoured), "no_url" (completed with no URL and no
+                             # file at the fallback), "redirect" (no URL; the fallback
+                             # redirects to the CDN), "userinfo" (the URL carries user:password@)
+      download_rate: 2000000 # serve downloads at this many bytes per second
     timing:                  # seconds
       heartbeat: 2.0         # a heartbeat after this long without a frame
       generate: 6.0          # the simulated generation's work
@@ -106,6 +113,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
         "html",
         "broken_frames",
     ),
+    "download": ("html", "truncate", "truncate_once", "no_url", "redirect", "userinfo"),
     "endpoint": ENDPOINTS,
 }
 _KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -140,6 +148,8 @@ class StreamFaults:
 class RenderFaults:
     fail_next: int = 0
     legacy_shape: bool = False
+    download: str | None = None
+    download_rate: int | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,8 @@ class World:
         self.renders: dict[str, RenderJob] = {}
         self.claims: dict[str, str] = {}
         self.submissions: list[tuple[str, str]] = []  # (session id, text) of every chat turn
+        self.calls: Counter[str] = Counter()  # requests per route name, faulted ones included
+        self.cdn_requests: list[dict[str, str]] = []  # the headers of each CDN render download
         self._live: dict[str, Token] = {}  # client id -> its latest token
         self._grants: dict[str, list[float]] = {}  # IP -> when tokens were issued
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -74,6 +74,8 @@ def request_record(
     auth = headers.get("Authorization")
     if auth and auth[:7].lower() == "bearer ":
         auth = marks.name(auth[7:].strip(), "token")
+    elif auth and auth[:6].lower() == "basic ":  # a URL's user:password, base64-encoded
+        auth = "Basic " + marks.name(auth[6:].strip(), "basic-credentials")
     elif auth:
         auth = marks.scrub(auth)
     ctype = headers.get("Content-Type", "")

@@ -57,6 +57,7 @@ SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a NemoVideo token", re.compile(r"nmv_[A-Za-z0-9]")),
     ("a claim token", re.compile(r"clm_[A-Za-z0-9]")),
     ("a bearer token", re.compile(r"Bearer\s", re.IGNORECASE)),
+    ("basic credentials", re.compile(r"\bauth: Basic [A-Za-z0-9+/]")),
     ("a UUID (a client or session id?)", re.compile(UUID)),
     ("a loopback address with its port", re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\]):\d")),
     ("a URL's user:password", re.compile(r"://[^/\s\"'<>@:]+:[^/\s\"'<>@]+@")),

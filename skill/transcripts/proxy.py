@@ -33,7 +33,10 @@ from skill.transcripts.capture import body_kind
 
 _HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
         "content-encoding", "accept-encoding", "date", "server", "upgrade"}  # fmt: skip
-_ORIGIN = re.compile(rb"https?://(?:\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+)(?::\d+)?")
+# An absolute URL's origin, with any userinfo (user:password@) kept apart.
+_ORIGIN = re.compile(
+    rb"(https?://)(?:([^/\s\"'<>@]+)@)?(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+(?::\d+)?)"
+)
 
 
 def origin(url: str) -> str:
@@ -179,12 +182,15 @@ class RecordingProxy:
             return response
 
     async def _to_proxy(self, data: bytes) -> bytes:
-        for found in set(_ORIGIN.findall(data)):
-            theirs = found.decode()
-            if found in self._leave or theirs in self.listeners.values():
+        for found in {m.group(0): m.groups() for m in _ORIGIN.finditer(data)}.items():
+            whole, (scheme, userinfo, host) = found
+            theirs = (scheme + host).decode()
+            if theirs.encode() in self._leave or theirs in self.listeners.values():
                 continue
-            ours = await self._listener(theirs)
-            data = re.sub(re.escape(found) + rb"(?![0-9])", ours.encode(), data)
+            ours = (await self._listener(theirs)).encode()
+            if userinfo:  # kept on the rewritten URL: the client sends it on as it would
+                ours = ours.replace(b"://", b"://" + userinfo + b"@", 1)
+            data = re.sub(re.escape(whole) + rb"(?![0-9])", ours, data)
         return data
 
     def _to_upstream(self, data: bytes) -> bytes:
