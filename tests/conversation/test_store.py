@@ -88,3 +88,10 @@ def test_two_processes_never_lose_each_others_updates(tmp_path: Path) -> None:
 
 def test_empty_conversation_defaults(tmp_path: Path) -> None:
     assert ConversationStore(tmp_path, "new").load() == Conversation(name="new")
+
+
+def test_the_lock_file_is_private_like_the_conversation(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path, "private")
+    store.update(lambda c: c)
+    for path in (store.path, store.path.with_suffix(".lock")):
+        assert path.stat().st_mode & 0o777 == 0o600, path

@@ -22,6 +22,7 @@ from skill.standin import RunningStandin
 
 FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # an MP4's first box
 WEB = "https://web.example"
+TIMINGS = {"render_poll_first": 0.2, "render_poll_max": 0.4}  # the stand-in renders in ms
 FAST = {"timing": {"heartbeat": 0.05, "generate": 0.05, "edit": 0.02, "frame_gap": 0,
                    "render_queue": 0.02}, "silent_edits": 0, "seed": 3}  # fmt: skip
 
@@ -64,7 +65,8 @@ class Project:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
         self.env |= {"NEMO_API_URL": api_url, "NEMO_WEB_URL": WEB, "NEMO_CONVERSATION": name,
                      "NEMO_CONFIG_DIR": str(self.config), "NEMO_OUTPUT_DIR": str(self.out),
-                     "NEMO_CLIENT_ID": self.client_id}  # fmt: skip
+                     "NEMO_CLIENT_ID": self.client_id,
+                     "NEMO_TIMINGS": json.dumps(TIMINGS)}  # fmt: skip
         self.store = ConversationStore(self.config, name)
         folder.mkdir(parents=True, exist_ok=True)
 

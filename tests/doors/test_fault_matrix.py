@@ -113,8 +113,9 @@ ROWS = [
         {"render": {"fail_next": 1}}, ctx=saved, files=1),
     Row("render-fails-twice", EXPORT, 1, "failed", "export.failed", 0, 2,
         {"render": {"fail_next": 2}}),
-    Row("export-402", EXPORT, 1, "failed", "error.plan_required", 0, 1,
-        {"faults": [{"endpoint": "render_submit", "status": 402}]}),
+    Row("export-402-anonymous", EXPORT, 1, "failed", "error.plan_required_anonymous", 0, 1,
+        {"faults": [{"endpoint": "render_submit", "status": 402}]},
+        ctx={"register_url": "https://web.example/register?bind=cid-project"}),
     Row("out-of-credits", ("say", GENERATE, "--json"), 1, "failed", None, 1, 0,
         {"starting_credits": 10}, seeded=False),
 ]
