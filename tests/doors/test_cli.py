@@ -23,6 +23,7 @@ from skill.doors.cli import EPILOG
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 from skill.standin.render import SAMPLE_PHOTO
+from skill.transcripts.format import load
 from tests.host_schema import one_object
 
 WEB = "https://web.example"
@@ -53,13 +54,14 @@ class Cli:
                      "NEMO_OUTPUT_DIR": str(folder / "out")}  # fmt: skip
 
     async def __call__(self, *args: str, env: Mapping[str, str] = (), cwd: Path | None = None,
-                       ) -> Run:  # fmt: skip
+                       stdin: bytes | None = None) -> Run:  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "skill", *args, env=self.env | dict(env),
             cwd=cwd or self.folder, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
         )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), 120)
         assert proc.returncode is not None
         return Run(proc.returncode, out.decode(), err.decode())
 
@@ -322,3 +324,51 @@ async def test_credits_upload_and_a_real_export(cli: Cli, standin: RunningStandi
     assert info.video_codec == "h264" and info.duration == pytest.approx(2.0, abs=0.2)
     (link,) = doc["links"]
     assert link.startswith(f"{WEB}/workspace/claim?ct=clm_")
+
+
+# -- say --stdin: the message verbatim, whatever it holds ---------------------------------------
+
+NASTY = (
+    'add a title saying "it\'s $(rm -rf ~) and `whoami`" !! $HOME \\n',
+    "second line: 🎬✨ 加字幕“你好” 'single' \"double\" \\ backslash",
+)
+
+
+async def test_say_stdin_takes_the_message_verbatim_through_the_heredoc_skill_md_shows(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "was-run"
+    message = "\n".join(NASTY) + f" $(touch {marker}) `touch {marker}`"
+    record = tmp_path / "t.yaml"
+    async with await start_standin(scenario={**FAST, "seed": 3}, data_dir=tmp_path / "sd") as sd:
+        cli = Cli(tmp_path, sd.api_url)
+        bin_dir = str(Path(sys.executable).parent)
+        script = (f"nemo-video say --stdin --json --record {record} <<'NEMO_MESSAGE'\n"
+                  f"{message}\nNEMO_MESSAGE\n")  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            "bash", "-c", script, env=cli.env | {"PATH": bin_dir + os.pathsep + cli.env["PATH"]},
+            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        doc = one_object(out.decode())
+        assert doc["intent"] == "chat" and doc["error"] is None
+        (turn,) = load(record).turns  # what the runtime was given, as recorded
+        assert turn.text == message.replace(str(tmp_path), "<here>")  # the recorder scrubs it
+        assert not marker.exists()  # nothing in the message ran
+        plain = await cli("say", "--stdin", "--json", stdin=message.encode())
+        assert plain.code == 0 and plain.doc["intent"] == "chat", plain.stderr
+
+
+async def test_say_stdin_that_is_not_utf8_is_an_input_error(offline: Cli) -> None:
+    run = await offline("say", "--stdin", "--json", stdin=b"caf\xe9")
+    assert run.code == 3
+    assert run.doc["error"] == {"code": "input", "message": t("turn.stdin_not_utf8")}
+
+
+@pytest.mark.parametrize(
+    "args", [("say", "--stdin", "hi"), ("say",)], ids=["both", "neither"]
+)  # fmt: skip
+async def test_say_needs_text_or_stdin_exactly_once(offline: Cli, args: tuple[str, ...]) -> None:
+    run = await offline(*args, "--json")
+    assert run.code == 2 and run.doc["error"]["code"] == "usage"
