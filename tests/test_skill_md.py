@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -68,7 +69,7 @@ def test_description_fits_and_triggers_in_english_and_chinese(meta: dict[str, An
 
 def test_openclaw_metadata(meta: dict[str, Any]) -> None:
     assert meta["name"] == NAME
-    metadata = meta["metadata"]
+    metadata = json.loads(meta["metadata"])
     assert isinstance(metadata["version"], str)
     assert metadata["version"]
     openclaw = metadata["openclaw"]
@@ -87,7 +88,47 @@ def test_openclaw_metadata(meta: dict[str, Any]) -> None:
     assert set(requires["bins"]) <= set(project["scripts"])
 
 
-def test_frontmatter_uses_block_style_only(block: str) -> None:
-    flow = (yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
-    found = [t.start_mark.line + 2 for t in yaml.scan(block) if isinstance(t, flow)]
-    assert found == [], f"flow-style {{}} or [] on SKILL.md line(s) {found}"
+def test_metadata_is_one_line_of_json_in_quotes(block: str, meta: dict[str, Any]) -> None:
+    """The form every consumer reads. OpenClaw's frontmatter parser
+    (src/markdown/frontmatter.ts) prefers a line value starting with "{" and parses
+    `metadata` as JSON5, taking `openclaw` only when it is an object
+    (src/shared/frontmatter.ts); ClawHub JSON-parses a string `metadata`
+    (convex/lib/skills.ts); the Agent Skills validator's strictyaml refuses an unquoted
+    {...}, so the quotes make it a plain string to it."""
+    (line,) = [x for x in block.splitlines() if x.startswith("metadata:")]
+    value = line.removeprefix("metadata:").strip()
+    assert value.startswith("'{") and value.endswith("}'"), line
+    assert isinstance(meta["metadata"], str)
+    assert json.loads(value[1:-1]) == json.loads(meta["metadata"])
+    assert isinstance(json.loads(meta["metadata"])["openclaw"], dict)
+
+
+def test_read_properties_gives_the_metadata_as_json(skill_dir: Path) -> None:
+    cli = Path(sys.executable).parent / "agentskills"
+    done = subprocess.run([str(cli), "read-properties", str(skill_dir)], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    props = json.loads(done.stdout)
+    assert json.loads(props["metadata"])["openclaw"]["primaryEnv"] == "NEMO_TOKEN"
+
+
+def test_only_a_folder_named_after_the_skill_validates() -> None:
+    """As installed (~/.openclaw/skills/<name>/, .claude/skills/<name>/) it passes; the
+    repository root has another name, which the validator rightly refuses."""
+    root = data_path("SKILL.md").parent
+    if root.name != NAME:
+        assert any("must match skill name" in e for e in validate(root))
+
+
+def test_the_body_stays_short(text: str) -> None:
+    """Under 700 tokens. No tokenizer is available offline: estimated as the larger of
+    characters / 4 and words x 4/3 (typical for English BPE tokenizers)."""
+    estimate = max(len(text) / 4, len(text.split()) * 4 / 3)
+    assert estimate < 700, estimate
+
+
+def test_the_host_text_names_the_contract(text: str) -> None:
+    body = text.split("\n---\n", 1)[1]
+    assert "say --stdin --json" in body and "<<'NEMO_MESSAGE'" in body
+    assert "nemo-video schema" in body and "`next`" in body
+    for outcome in ("replied", "edited", "asked", "partial", "refused", "failed", "running"):
+        assert f"`{outcome}`" in body

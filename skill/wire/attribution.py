@@ -1,7 +1,8 @@
 """The three attribution headers, read from SKILL.md's frontmatter at run time.
 
     X-Skill-Source    the frontmatter `name`
-    X-Skill-Version   `metadata.version` (a top-level `version` is accepted too)
+    X-Skill-Version   `metadata.version` (metadata as one JSON line or a YAML mapping;
+                      a top-level `version` is accepted too)
     X-Skill-Platform  env SKILL_SOURCE; else where SKILL.md is installed: under
                       ~/.clawhub/ or beside a `.clawhub/origin.json` marker -> "clawhub",
                       under ~/.cursor/skills/ or any `.cursor/skills/` folder -> "cursor",
@@ -15,6 +16,7 @@ a renamed or re-versioned skill sends its own values.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,8 +79,8 @@ def load_attribution(
         raise ConfigError(
             f"{skill_md}: frontmatter key 'name' is missing or empty.", path=str(skill_md)
         )
-    nested = meta.get("metadata")
-    version = nested.get("version") if isinstance(nested, Mapping) else None
+    nested = metadata_of(meta)
+    version = nested.get("version")
     if version is None:
         version = meta.get("version")
     if isinstance(version, bool) or not isinstance(version, (str, int, float)) or version == "":
@@ -89,6 +91,18 @@ def load_attribution(
         )
     env = os.environ if env is None else env
     return Attribution(name.strip(), str(version), detect_platform(skill_md, env, home))
+
+
+def metadata_of(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The frontmatter's `metadata`: one line of JSON (the form OpenClaw and ClawHub parse,
+    and a plain string to the Agent Skills validator), or a YAML mapping."""
+    nested = meta.get("metadata")
+    if isinstance(nested, str):
+        try:
+            nested = json.loads(nested)
+        except ValueError:
+            nested = None
+    return dict(nested) if isinstance(nested, Mapping) else {}
 
 
 def read_frontmatter(path: Path) -> dict[str, Any]:

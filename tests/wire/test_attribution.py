@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from skill.wire.attribution import Attribution, load_attribution
 from skill.wire.client import NemoClient
 
 FRONTMATTER = yaml.safe_load(data_path("SKILL.md").read_text(encoding="utf-8").split("---")[1])
-NAME, VERSION = FRONTMATTER["name"], str(FRONTMATTER["metadata"]["version"])
+NAME, VERSION = FRONTMATTER["name"], str(json.loads(FRONTMATTER["metadata"])["version"])
 
 
 def install(root: Path, relative: str, marker: str | None = None) -> Path:
