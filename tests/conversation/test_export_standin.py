@@ -1,7 +1,6 @@
 """The export flow against the local stand-in: real HTTP, real renders, a real killed process."""
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -22,6 +21,7 @@ from skill.standin.probe import probe
 from skill.standin.server import RunningStandin, start_standin
 from skill.wire.attribution import Attribution
 from skill.wire.client import NemoClient
+from tests.host_schema import one_object
 
 # A small, quick draft: 2 s of the stand-in's synthetic footage at 320x180, with a title.
 DRAFT = {
@@ -140,7 +140,7 @@ async def test_a_killed_export_process_is_resumed_by_the_next_run(tmp_path: Path
         second = await cli(["export", "--resume", "--json"], env, tmp_path)
         stdout, stderr = await asyncio.wait_for(second.communicate(), 120)
         assert second.returncode == 0, stderr.decode()[-2000:]
-        doc = json.loads(stdout)
+        doc = one_object(stdout.decode())  # valid against skill/schema/turn.json
         (path,) = (Path(f) for f in doc["files"])
         assert path.parent == tmp_path / "out" and probe(path).video_codec == "h264"
         assert doc["error"] is None and doc["links"]

@@ -26,6 +26,7 @@ from skill.conversation import templates
 from skill.conversation.turns_file import FileTurnBook
 from skill.standin import RunningStandin, start_standin
 from tests.doors.test_cli import Cli, Run
+from tests.host_schema import one_object
 from tests.standin.conftest import fake_renderer
 
 SCALE = 0.01  # generation 200 s → 2 s, render 90 s → 0.9 s
@@ -226,7 +227,7 @@ async def test_cancel_stops_the_turn_drops_the_queue_and_says_what_was_done(
     assert queued.doc["replies"][0] == templates.render("turns.queued", text=TITLE)
     jobs = await host.call("jobs", "--json")
     assert jobs is not None
-    listed = json.loads(jobs.stdout)["jobs"]  # the turn JSON, plus the list of jobs
+    listed = one_object(jobs.stdout)["jobs"]  # the turn JSON, plus the list of jobs
     assert [j["kind"] for j in listed] == ["running", "queued"]
     cancel = await host.call("cancel", "--json")
     assert cancel is not None and cancel.code == 0
