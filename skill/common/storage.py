@@ -11,8 +11,11 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from skill.common.errors import ConfigError
 
@@ -51,4 +54,19 @@ def read_json(path: Path) -> Any:
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}. "
             "Delete the file to start afresh.",
             path=str(path),
+        ) from None
+
+
+@contextlib.contextmanager
+def locked(lock: FileLock, path: Path) -> Iterator[None]:
+    """Hold `lock` for a read-modify-write of `path`; a lock that stays taken is a
+    ConfigError saying to try again (never a traceback)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise ConfigError(
+            f"{path} stayed locked by another nemo-video process. Try again in a moment.",
+            key="error.conversation_locked",
         ) from None

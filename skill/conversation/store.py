@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from skill.common.errors import ConfigError
-from skill.common.storage import read_json, write_json
+from skill.common.storage import locked, read_json, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KEEP_DELIVERED = 20
@@ -153,17 +153,10 @@ class ConversationStore:
 
     def update(self, change: Callable[[Conversation], Conversation]) -> Conversation:
         """Apply `change` to the stored conversation under the lock and save the result."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._lock:
-                new = replace(change(self.load()), updated_at=time.time())
-                write_json(self.path, new.to_json(), mode=0o600)
-                return new
-        except Timeout:
-            raise ConfigError(
-                f"{self.path} stayed locked by another nemo-video process. Try again in a moment.",
-                key="error.conversation_locked",
-            ) from None
+        with locked(self._lock, self.path):
+            new = replace(change(self.load()), updated_at=time.time())
+            write_json(self.path, new.to_json(), mode=0o600)
+            return new
 
     def reset(self, *, keep_pending: bool = True) -> Conversation:
         """Start a new project. Renders still running are kept so they can be collected."""

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from skill.common.errors import ConfigError
-from skill.common.storage import read_json, write_json
+from skill.common.storage import locked, read_json, write_json
 from skill.conversation.store import check_name
 from skill.conversation.turns import Journal
 
@@ -30,7 +30,8 @@ class FileJournal:
     def __init__(self, folder: Path, name: str, *, lock_timeout: float = 10.0) -> None:
         self.name = check_name(name)
         self.path = folder / f"{name}.json"
-        self._lock = FileLock(str(folder / f"{name}.json.lock"), timeout=lock_timeout)
+        lock = folder / f"{name}.json.lock"
+        self._lock = FileLock(str(lock), timeout=lock_timeout, mode=0o600)
 
     def read(self) -> Journal:
         doc = read_json(self.path)
@@ -45,17 +46,10 @@ class FileJournal:
             ) from None
 
     def update(self, change: Callable[[Journal], Journal]) -> Journal:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._lock:
-                new = replace(change(self.read()), updated_at=time.time())
-                write_json(self.path, new.to_json(), mode=0o600)
-                return new
-        except Timeout:
-            raise ConfigError(
-                f"{self.path} stayed locked by another nemo-video process. Try again in a moment.",
-                key="error.conversation_locked",
-            ) from None
+        with locked(self._lock, self.path):
+            new = replace(change(self.read()), updated_at=time.time())
+            write_json(self.path, new.to_json(), mode=0o600)
+            return new
 
 
 class FileTurnLock:
