@@ -32,10 +32,9 @@ import structlog
 
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import NemoError
-from skill.conversation import stores, templates, timeline
-from skill.conversation.outcome import Outcome
+from skill.conversation import stores, templates
 from skill.conversation.runtime import Runtime, TurnOutcome
-from skill.conversation.store import ConversationStore
+from skill.conversation.stop import cancel_until_done, report_stop
 from skill.conversation.turns import (
     DONE,
     RUNNING,
@@ -139,7 +138,15 @@ async def run(settings: Settings, book: TurnBook, name: str) -> int:
     lock, journal = book.lock(name), book.journal(name)
     current: list[asyncio.Future[TurnOutcome]] = []
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, lambda: [f.cancel() for f in current])
+    stops: set[asyncio.Task[None]] = set()  # kept referenced until they are done
+
+    def stop() -> None:
+        for f in current:
+            task = loop.create_task(cancel_until_done(f))
+            stops.add(task)
+            task.add_done_callback(stops.discard)
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
     if not lock.acquire(HANDOVER_WAIT):
         return 0  # another worker runs this conversation's turns
     try:
@@ -192,7 +199,8 @@ async def _run_turn(
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
-            result = await _stopped(rt, store, turn, out)
+            now = journal.read().turn(turn.id) or turn  # `submitted` was set meanwhile
+            result = await report_stop(rt, turn.intent, turn.before_draft, sent=now.submitted)
         except Exception as exc:  # a bug must end the turn, or every call would restart it
             log.exception("worker.turn_crashed", turn=turn.id, error=type(exc).__name__)
             line = templates.render("error.generic", turn.lang)
@@ -217,27 +225,3 @@ async def _dispatch(rt: Runtime, turn: TurnRecord, orphaned: bool) -> TurnOutcom
 async def _recover(rt: Runtime, turn: TurnRecord) -> TurnOutcome:
     """The worker that sent this turn's message died: the state tells what it did."""
     return await rt.recover(turn.intent, turn.before_draft)
-
-
-async def _stopped(
-    rt: Runtime, store: ConversationStore, turn: TurnRecord, out: JournalOutput
-) -> TurnOutcome:
-    """After a cancel: the stream is closed; say what had been done by then."""
-    lang = turn.lang
-    out.reply(templates.render("turns.cancelled", lang))
-    lines: list[str] = []
-    with contextlib.suppress(NemoError, asyncio.TimeoutError):
-        conv = store.load()
-        if conv.session_id and turn.submitted:
-            state = await asyncio.wait_for(rt.client.state(conv.session_id), 15)
-            store.update(lambda c: replace(c, draft=state.draft))
-            before = timeline.parse_draft(turn.before_draft)
-            after = timeline.parse_draft(state.draft)
-            lines = timeline.describe_changes(timeline.diff(before, after), lang)
-    if lines:
-        out.reply(templates.render("turns.cancelled_done", lang))
-        for line in lines:
-            out.reply(line)
-    else:
-        out.reply(templates.render("turns.cancelled_nothing", lang))
-    return TurnOutcome(turn.intent, outcome=Outcome.PARTIAL if lines else Outcome.REPLIED)

@@ -38,6 +38,8 @@ Placeholders such as `<token-1>` stand for secrets and values that differ betwee
         links: [https://nemovideo.com/workspace/claim?ct=<claim-token-1>]
         intent: chat                        # what the message was routed to (`say --json`)
         outcome: edited                     # how the turn ended (absent in older ones: not checked)
+        cancel_after: 2                     # optional: the user stops the turn (`nemo-video
+                                            # cancel`) once 2 lines were shown
         error: '2001'                       # absent: none
 """
 
@@ -47,15 +49,12 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from skill.common.config import DEFAULT_WEB_URL, Timings
 from skill.common.errors import ConfigError
-
-if TYPE_CHECKING:
-    from skill.conversation.runtime import Runtime, TurnOutcome
 
 FORMAT = 1
 COMMANDS = ("credits", "state", "export", "resume", "ready", "new")
@@ -138,6 +137,7 @@ class Turn:
     intent: str = ""
     error: str | None = None
     outcome: str = ""  # "": recorded before outcomes existed, not compared
+    cancel_after: int | None = None  # the user stops the turn once this many lines showed
 
     @property
     def label(self) -> str:
@@ -161,23 +161,6 @@ class Transcript:
     timings: Mapping[str, float | list[float]] = field(default_factory=dict)
     start: Start = field(default_factory=Start)
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-# -- running a turn --------------------------------------------------------------------
-
-
-async def drive(rt: Runtime, turn: Turn, base: Path) -> TurnOutcome:
-    """Play the user's side of `turn` on a runtime; attached paths are relative to `base`."""
-    from skill.conversation.runtime import TurnOutcome
-    from skill.conversation.templates import render
-
-    if turn.kind == "say":
-        return await rt.turn(turn.text, [base / f for f in turn.files])
-    if turn.text == "new":
-        rt.store.reset()
-        rt.out.reply(render("turn.new_project", rt.store.load().language))
-        return TurnOutcome("new")
-    return await rt.command(turn.text)
 
 
 # -- YAML ------------------------------------------------------------------------------
@@ -230,7 +213,7 @@ def parse(doc: Any, where: str) -> Transcript:
 def _turn(at: _At) -> Turn:
     f = at.fields(
         optional=("say", "command", "files", "http", "replies", "saved", "links", "intent",
-                  "outcome", "error"),
+                  "outcome", "error", "cancel_after"),
     )  # fmt: skip
     if ("say" in f) == ("command" in f):
         raise at.fail("needs one of the keys say, command")
@@ -246,6 +229,7 @@ def _turn(at: _At) -> Turn:
         intent=f["intent"].text() if "intent" in f else "",
         outcome=f["outcome"].text() if "outcome" in f else "",
         error=f["error"].text() if "error" in f and f["error"].value is not None else None,
+        cancel_after=f["cancel_after"].integer() if "cancel_after" in f else None,
     )
 
 

@@ -28,7 +28,8 @@ from skill.common.storage import atomic_write, read_json, write_json
 from skill.conversation.runtime import Runtime, TurnOutcome
 from skill.conversation.store import ConversationStore
 from skill.transcripts.capture import request_record, response_record
-from skill.transcripts.format import Exchange, Line, Pattern, Start, Transcript, Turn, drive, load
+from skill.transcripts.driver import drive
+from skill.transcripts.format import Exchange, Line, Pattern, Start, Transcript, Turn, load
 from skill.transcripts.placeholders import Placeholders, find_secrets
 from skill.transcripts.proxy import Raw, RecordingProxy, origin
 from skill.transcripts.writer import dump

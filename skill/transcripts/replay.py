@@ -49,6 +49,7 @@ from skill.transcripts.capture import (
     served_headers,
     served_stream,
 )
+from skill.transcripts.driver import drive
 from skill.transcripts.format import (
     Exchange,
     Line,
@@ -57,7 +58,6 @@ from skill.transcripts.format import (
     Response,
     Transcript,
     Turn,
-    drive,
     load,
 )
 from skill.transcripts.placeholders import Placeholders

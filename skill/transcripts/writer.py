@@ -49,6 +49,8 @@ def _turn_doc(t: Turn) -> dict[str, Any]:
         doc["outcome"] = t.outcome
     if t.error is not None:
         doc["error"] = t.error
+    if t.cancel_after is not None:
+        doc["cancel_after"] = t.cancel_after
     return doc
 
 

@@ -233,6 +233,8 @@ async def test_cancel_stops_the_turn_drops_the_queue_and_says_what_was_done(
     assert cancel is not None and cancel.code == 0
     replies = cancel.doc["replies"]
     assert templates.render("turns.cancelled") in replies
+    said = {templates.render("turns.cancelled_nothing"), templates.render("turns.cancelled_done")}
+    assert said & set(replies)  # what had been done by then, from the state
     assert replies[-1] == templates.render("turns.dropped", texts=f'"{TITLE}"')
     (account,) = slow.world.accounts.values()
     deadline = time.monotonic() + 5

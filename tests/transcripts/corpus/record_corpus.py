@@ -219,6 +219,11 @@ CASES = (
          (say(BEACH), say("export")), {"seed": 3, "time_scale": 0.01, "timing": {
              "generate": 200.0, "edit": 40.0, "render": 90.0, "render_queue": 5.0,
              "heartbeat": 30.0}}, {"still_working_every": 0.5}),
+    Case("cancelled-turn",
+         "The user stops a long generation (nemo-video cancel) once two lines showed",
+         (replace(say(BEACH), cancel_after=2), say("credits")),
+         {"seed": 3, "time_scale": 0.01, "abort_on_disconnect": True, "timing": {
+             "generate": 200.0, "edit": 40.0, "heartbeat": 30.0}}),
     # -- renders -------------------------------------------------------------------------
     Case("render-fails-once", "A render fails once: submitted again with a new id",
          (say(BEACH), say("export")), {"seed": 3, "render": {"fail_next": 1}}),
