@@ -175,8 +175,10 @@ def _deliver(
             delivery = Delivery(entries, now.intent, "running", running_line=running_line(now))
         emit(delivery)
         out.append(delivery)
-        for t in turns:
-            j = j.change(t.id, lambda r: replace(r, shown=len(r.entries), reported=r.finished))
+        for t in turns:  # a partial delivery never settles a turn: its outcome is still due
+            j = j.change(
+                t.id, lambda r: replace(r, shown=len(r.entries), reported=final and r.finished)
+            )
         return j.trimmed(j)
 
     journal_update(change)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skill.conversation import handoff
-from skill.conversation.turns import DONE, RUNNING
+from skill.conversation.turns import DONE, RUNNING, Entry
 from skill.conversation.turns_file import FileTurnBook
 
 
@@ -34,3 +34,20 @@ def test_a_message_starts_queues_or_attaches(
         replace(t, status=DONE, reported=True) for t in j.turns)))  # fmt: skip
     assert submit(book, "make a video").kind == "started"
     assert book.journal("c").read().turns[-1].status != RUNNING
+
+
+def test_entries_delivered_as_they_come_leave_the_outcome_to_the_final_delivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handoff, "spawn_worker", lambda name: None)
+    book = FileTurnBook(tmp_path)
+    sub = submit(book, "add a title")
+    assert sub.turn_id is not None
+    done = (Entry("reply", 'Title added: "Hi"'),)
+    book.journal("c").update(lambda j: j.change(sub.turn_id or "", lambda t: replace(
+        t, entries=done, status=DONE, outcome="edited")))  # fmt: skip
+    seen: list[handoff.Delivery] = []
+    handoff.attach(book, "c", 0, emit=seen.append, partial=seen.append)
+    (final,) = [d for d in seen if d.outcome != "running"]
+    assert final.outcome == "edited"
+    assert [e.text for d in seen for e in d.entries] == ['Title added: "Hi"']  # once
