@@ -18,6 +18,7 @@ from mcp import Client, StdioServerParameters
 from skill.conversation import templates
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
+from tests.host_schema import check
 
 SLOW = {"timing": {"heartbeat": 0.05, "generate": 1.0, "edit": 0.02, "frame_gap": 0.01,
                    "render_queue": 0.02},
@@ -50,8 +51,7 @@ class Session:
             self.notes.append(message)
 
         result = await self.client.call_tool(tool, args, progress_callback=progress)
-        doc = result.structured_content
-        assert isinstance(doc, dict)
+        doc = check(result.structured_content)  # the CLI's contract (skill/schema/turn.json)
         assert set(doc) == {"intent", "outcome", "replies", "files", "links", "error", "next"}
         assert doc["outcome"] in OUTCOMES
         assert result.is_error == (doc["outcome"] == "failed")
