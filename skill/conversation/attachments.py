@@ -13,12 +13,13 @@ from functools import cache
 from pathlib import Path
 
 from skill.common import resources
-from skill.conversation.datafile import read_yaml
+from skill.conversation.datafile import Spot, read_yaml
 
 
 @dataclass(frozen=True)
 class PathRules:
     candidates: tuple[re.Pattern[str], ...]
+    destination: re.Pattern[str]
     trailing: frozenset[str]
 
 
@@ -33,18 +34,24 @@ def _default_rules() -> PathRules:
 
 def _load(path: Path) -> PathRules:
     root, top = read_yaml(path)
-    doc = top.fields(root, ("candidates", "trailing"))
+    doc = top.fields(root, ("candidates", "destination", "trailing"))
     patterns = []
     for value, spot in doc["candidates"][1].items(doc["candidates"][0]):
-        try:
-            pattern = re.compile(spot.text(value))
-        except re.error as exc:
-            raise spot.fail(f"bad regular expression: {exc}") from None
+        pattern = _compile(spot.text(value), spot)
         if "path" not in pattern.groupindex:
             raise spot.fail("the pattern needs a group named `path`: (?P<path>...)")
         patterns.append(pattern)
+    value, spot = doc["destination"]
+    destination = _compile(spot.text(value), spot)
     trailing = doc["trailing"][1].text(doc["trailing"][0])
-    return PathRules(tuple(patterns), frozenset(trailing))
+    return PathRules(tuple(patterns), destination, frozenset(trailing))
+
+
+def _compile(text: str, spot: Spot) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise spot.fail(f"bad regular expression: {exc}") from None
 
 
 def extract(text: str, *, rules: PathRules | None = None) -> tuple[str, list[Path]]:
@@ -58,6 +65,8 @@ def extract(text: str, *, rules: PathRules | None = None) -> tuple[str, list[Pat
             if any(start < b and a < end for a, b in cuts):  # inside a path already taken
                 continue
             at, typed = match.start("path"), match.group("path")
+            if rules.destination.search(text, 0, at):  # where the result goes: no upload
+                continue
             quoted = at != start  # the quotes go with the path
             for form in [typed] if quoted else _shorter(typed, rules.trailing):
                 file = _regular_file(form)

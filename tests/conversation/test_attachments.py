@@ -35,6 +35,13 @@ def test_table_of_typed_paths(photo: Path, tmp_path: Path) -> None:
         (f"https://example.com{photo}", f"https://example.com{photo}", []),  # inside a URL
         (f"photos{photo}", f"photos{photo}", []),  # not where a path starts
         ("a plain message", "a plain message", []),
+        # where the user wants the result, even when an old file has that name
+        (f"export it to {photo}", f"export it to {photo}", []),
+        (f'save the video as "{spaced}" please', f'save the video as "{spaced}" please', []),
+        (f"导出到{photo}", f"导出到{photo}", []),
+        (f"保存为 {photo}", f"保存为 {photo}", []),
+        (f"add {photo} to the intro", "add to the intro", [photo]),  # a "to" after it
+        (f"put {photo} in the corner", "put in the corner", [photo]),
     ]
     for text, rest, files in cases:
         assert extract(text) == (rest, files), text
@@ -54,10 +61,11 @@ def test_the_typed_file_routes_as_an_upload_with_the_rest_as_instruction(photo: 
 
 @pytest.mark.parametrize(
     ("yaml_text", "problem"),
-    [("candidates: ['(']\ntrailing: '.'\n", "bad regular expression"),
-     ("candidates: ['/x']\ntrailing: '.'\n", "group named `path`"),
-     ("candidates: []\n", "missing key 'trailing'")],
-    ids=["bad-regex", "no-path-group", "missing-key"],
+    [("candidates: ['(']\ndestination: 'to$'\ntrailing: '.'\n", "bad regular expression"),
+     ("candidates: ['/x']\ndestination: 'to$'\ntrailing: '.'\n", "group named `path`"),
+     ("candidates: []\ndestination: '('\ntrailing: '.'\n", "bad regular expression"),
+     ("candidates: []\ndestination: 'to$'\n", "missing key 'trailing'")],
+    ids=["bad-regex", "no-path-group", "bad-destination", "missing-key"],
 )  # fmt: skip
 def test_a_broken_rule_file_names_file_and_problem(
     tmp_path: Path, yaml_text: str, problem: str
