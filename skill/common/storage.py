@@ -8,14 +8,14 @@ the moment the temporary file is created.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock, Timeout
 
 from skill.common.errors import ConfigError
 
@@ -37,18 +37,28 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         raise
 
 
+def json_bytes(doc: Any) -> bytes:
+    """A JSON document as the runtime's files hold it."""
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 def write_json(path: Path, doc: Any, *, mode: int = 0o644) -> None:
-    atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), mode=mode)
+    atomic_write(path, json_bytes(doc), mode=mode)
 
 
 def read_json(path: Path) -> Any:
     """The JSON document at `path`, or None when there is no file. Bad JSON names the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
         return None
+    return parse_json(text, path)
+
+
+def parse_json(text: bytes, path: Path) -> Any:
+    """A file's bytes as JSON. Bad JSON names the file."""
     try:
-        return json.loads(text)
+        return json.loads(text.decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}. "
@@ -58,15 +68,27 @@ def read_json(path: Path) -> Any:
 
 
 @contextlib.contextmanager
-def locked(lock: FileLock, path: Path) -> Iterator[None]:
-    """Hold `lock` for a read-modify-write of `path`; a lock that stays taken is a
-    ConfigError saying to try again (never a traceback)."""
+def locked(lock: Path, path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive flock on the file `lock` (0600, created if missing) for a
+    read-modify-write of `path`, waiting up to `timeout` s; a lock that stays taken is a
+    ConfigError saying to try again (never a traceback). The lock dies with its
+    descriptor, so a killed holder never blocks anyone."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        with lock:
-            yield
-    except Timeout:
-        raise ConfigError(
-            f"{path} stayed locked by another nemo-video process. Try again in a moment.",
-            key="error.conversation_locked",
-        ) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ConfigError(
+                        f"{path} stayed locked by another nemo-video process. "
+                        "Try again in a moment.",
+                        key="error.conversation_locked",
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock

@@ -108,14 +108,14 @@ async def export(
     """Deliver the conversation's draft as an MP4 in `out_dir`, rendering it only when the
     journal has neither a delivery nor a pending render of the same draft."""
     flow = _Flow(client, store, lang, output, timings, web_url, sleep, clock, plan)
-    conv = store.load()
+    conv = await store.aload()
     if not conv.session_id:
         raise InputError("no backend session yet", key="export.no_session")
     sid = conv.session_id
     check_folder(out_dir, "export.bad_folder")
     journal.clear_leftovers(conv)
     draft = (await client.state(sid)).draft
-    conv = store.update(lambda c: replace(c, draft=draft))
+    conv = await store.aupdate(lambda c: replace(c, draft=draft))
     if draft is None or not timeline.parse_draft(draft).ready:
         raise InputError("the draft has no track with segments", key="export.nothing_to_export")
     key = journal.draft_key(draft)
@@ -158,7 +158,7 @@ async def resume(
     are still rendering; an error becomes a line, never a failed turn.
     """
     flow = _Flow(client, store, lang, output, timings, web_url, sleep, clock)
-    conv = store.load()
+    conv = await store.aload()
     journal.clear_leftovers(conv)
     results: list[ExportResult] = []
     for entry in conv.pending:
@@ -199,7 +199,7 @@ class _Flow:
         except NemoError:  # a key without a line here: say the render is kept
             self.say("export.kept")
 
-    def _set_status(self, render_id: str, status: str, **more: Any) -> None:
+    async def _set_status(self, render_id: str, status: str, **more: Any) -> None:
         def change(c: Conversation) -> Conversation:
             jobs = (
                 replace(p, status=status, **more) if p.render_id == render_id else p
@@ -207,7 +207,7 @@ class _Flow:
             )
             return replace(c, pending=tuple(jobs))
 
-        self.store.update(change)
+        await self.store.aupdate(change)
 
     async def collect(self, entry: PendingRender) -> ExportResult | None:
         """Ask once and deliver when finished; an error becomes a line (kept when the
@@ -249,16 +249,16 @@ class _Flow:
         replaces: str = "",
     ) -> PendingRender:
         """Write the pending entry, then submit; the entry it replaces goes in the same write."""
-        taken = {p.render_id for p in self.store.load().pending} | {replaces}
+        taken = {p.render_id for p in (await self.store.aload()).pending} | {replaces}
         rid = self._new_id(taken)
         entry = PendingRender(rid, session_id, str(out_dir), self.clock(), attempt, draft_key=key)
-        self.store.update(lambda c: c.with_pending(entry).without_pending(replaces))
+        await self.store.aupdate(lambda c: c.with_pending(entry).without_pending(replaces))
         try:
             await self.client.submit_render(entry.render_id, session_id, draft)
         except APIError:  # refused (402, bad draft, ...): the backend has no job
-            self.store.update(lambda c: c.without_pending(entry.render_id))
+            await self.store.aupdate(lambda c: c.without_pending(entry.render_id))
             raise
-        self._set_status(entry.render_id, "submitted")
+        await self._set_status(entry.render_id, "submitted")
         log.info("export.submitted", render_id=entry.render_id, attempt=attempt)
         return replace(entry, status="submitted")
 
@@ -276,7 +276,7 @@ class _Flow:
             if job is None:
                 return None
             if job.status == protocol.RENDER_CANCELLED:  # `nemo-video cancel`: never again
-                self.store.update(lambda c: c.without_pending(entry.render_id))
+                await self.store.aupdate(lambda c: c.without_pending(entry.render_id))
                 raise RenderCancelled(f"{entry.render_id} was cancelled", id=entry.render_id)
             if job.status != protocol.RENDER_FAILED:
                 return await self._deliver(entry, job)
@@ -286,7 +286,7 @@ class _Flow:
             raise
         log.warning("export.render_failed", render_id=entry.render_id, error=job.error)
         if entry.attempt >= 2:
-            self.store.update(lambda c: c.without_pending(entry.render_id))
+            await self.store.aupdate(lambda c: c.without_pending(entry.render_id))
             raise RenderFailed(f"render failed twice: {job.error}", key="export.failed")
         self.say("export.retrying")
         if draft is None:
@@ -316,13 +316,13 @@ class _Flow:
             except APIError as exc:
                 if not _not_found(exc):
                     raise
-                self.store.update(lambda c: c.without_pending(rid))
+                await self.store.aupdate(lambda c: c.without_pending(rid))
                 log.warning("export.unknown_render", render_id=rid, was=entry.status)
                 if entry.status == "submitting":  # the submit never reached the backend
                     return None
                 raise RenderLost(f"the backend does not know {rid}") from None
             if entry.status == "submitting":  # its submit answer was lost, but it runs
-                self._set_status(rid, "submitted")
+                await self._set_status(rid, "submitted")
                 entry = replace(entry, status="submitted")
             self.out.progress(label, job.progress or 0.0, 1.0)
             if job.done:
@@ -346,7 +346,7 @@ class _Flow:
         dest = Path(entry.dest) if entry.dest else None
         if dest is None or not dest.parent.samefile(folder):
             dest = free_path(folder, file_name(url, entry.render_id, entry.submitted_at))
-        self._set_status(entry.render_id, "downloading", dest=str(dest))  # before the .part
+        await self._set_status(entry.render_id, "downloading", dest=str(dest))  # before the .part
         label = templates.render("export.downloading", self.lang, name=dest.name)
 
         def progress(done: int, total: int | None) -> None:
@@ -373,7 +373,9 @@ class _Flow:
     async def _delivered(self, entry: PendingRender, path: Path) -> ExportResult:
         size = journal.file_size(str(path)) or 0
         done = Delivered(entry.render_id, entry.session_id, entry.draft_key, str(path), size)
-        conv = self.store.update(lambda c: c.without_pending(entry.render_id).with_delivered(done))
+        conv = await self.store.aupdate(
+            lambda c: c.without_pending(entry.render_id).with_delivered(done)
+        )
         log.info("export.delivered", render_id=entry.render_id, bytes=size)
         self.out.file(path)
         self.say(

@@ -175,7 +175,7 @@ class Runtime:
         except NemoError as exc:
             return self._failed(intent, exc)
         if result.draft is not None:
-            self.store.update(lambda c: replace(c, draft=result.draft))
+            await self.store.aupdate(lambda c: replace(c, draft=result.draft))
         return TurnOutcome(intent, outcome=result.outcome)
 
     # -- flows --------------------------------------------------------------------------
@@ -197,7 +197,7 @@ class Runtime:
 
     async def _state(self) -> None:
         state = await self._with_session(lambda sid: self.client.state(sid))
-        self.store.update(lambda conv: replace(conv, draft=state.draft))
+        await self.store.aupdate(lambda conv: replace(conv, draft=state.draft))
         self.out.reply(timeline.summarize(timeline.parse_draft(state.draft), self.lang))
 
     async def _export(self) -> None:
@@ -240,7 +240,7 @@ class Runtime:
             except SessionRefused as exc:  # a brand-new session refused too: say so
                 raise SessionRefused(exc.message, key="chat.session_lost_unsent") from None
         if result.draft is not None:
-            self.store.update(lambda c: replace(c, draft=result.draft))
+            await self.store.aupdate(lambda c: replace(c, draft=result.draft))
         if result.outcome is Outcome.PARTIAL:
             if result.error is None:
                 return TurnOutcome("chat", "partial", result.note, Outcome.PARTIAL)
@@ -281,7 +281,7 @@ class Runtime:
     async def _gui_action(self, action: str) -> None:
         """What the agent told the user to click, done for them."""
         if action == "export":
-            draft = self.store.load().draft
+            draft = (await self.store.aload()).draft
             if timeline.parse_draft(draft).ready:
                 await self._export()
         elif action == "state":
@@ -290,7 +290,7 @@ class Runtime:
             await self._credits()
 
     async def _collect_pending(self, *, wait: bool = False) -> list[export_flow.ExportResult]:
-        if not self.store.load().pending:
+        if not (await self.store.aload()).pending:
             return []
         return await export_flow.resume(
             self.client, self.store, lang=self.lang, output=self.out,
@@ -301,12 +301,12 @@ class Runtime:
     # -- session ------------------------------------------------------------------------
 
     async def _session(self, *, renew: bool = False, announce: bool = True) -> Conversation:
-        conv = self.store.load()
+        conv = await self.store.aload()
         fresh = conv.session_id and conv.api_url == self.settings.api_url and not renew
         if fresh:
             return conv
         session = await self.client.create_session(self.lang)
-        conv = self.store.update(
+        conv = await self.store.aupdate(
             lambda c: replace(
                 c, api_url=self.settings.api_url, session_id=session.session_id,
                 task_id=session.task_id, language=self.lang, draft=None,

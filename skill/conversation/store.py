@@ -8,13 +8,17 @@ same draft is never rendered twice. The default name is
 derived from the working folder (one conversation per project folder); `--conversation
 NAME` or NEMO_CONVERSATION picks another.
 
-Writers take a file lock for a read-modify-write (`update`), so two processes on
-the same conversation never corrupt or overwrite each other's changes. The lock is
-held for milliseconds, never across network calls.
+Writers take a file lock (flock) for a read-modify-write (`update`), so two processes
+on the same conversation never corrupt or overwrite each other's changes. The lock is
+held for milliseconds, never across network calls. Every update is still an atomic,
+fsynced write (skill/common/storage.py). A store remembers the last document it read or
+wrote with its bytes: a load that reads the same bytes skips the parse.
+Code on an event loop uses `aload`/`aupdate`, which do the same in a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -23,10 +27,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from skill.common.errors import ConfigError
-from skill.common.storage import locked, read_json, write_json
+from skill.common.storage import atomic_write, json_bytes, locked, parse_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 KEEP_DELIVERED = 20
@@ -141,22 +143,39 @@ class ConversationStore:
         folder = config_dir / "conversations"
         self.path = folder / f"{name}.json"
         # 0600 like the conversation itself (the lock file says which conversations exist)
-        self._lock = FileLock(str(folder / f"{name}.lock"), timeout=lock_timeout, mode=0o600)
+        self._lock_path, self._lock_timeout = folder / f"{name}.lock", lock_timeout
+        self._seen: tuple[bytes, Conversation] | None = None  # the last file's bytes, parsed
 
     def load(self) -> Conversation:
-        doc = read_json(self.path)
-        if doc is None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
             return Conversation(name=self.name)
+        if self._seen is not None and self._seen[0] == raw:
+            return self._seen[1]
+        doc = parse_json(raw, self.path)
         if not isinstance(doc, dict):
             raise ConfigError(f"{self.path}: expected a JSON object.", path=str(self.path))
-        return Conversation.from_json(doc, self.path)
+        conv = Conversation.from_json(doc, self.path)
+        self._seen = (raw, conv)
+        return conv
 
     def update(self, change: Callable[[Conversation], Conversation]) -> Conversation:
         """Apply `change` to the stored conversation under the lock and save the result."""
-        with locked(self._lock, self.path):
+        with locked(self._lock_path, self.path, self._lock_timeout):
             new = replace(change(self.load()), updated_at=time.time())
-            write_json(self.path, new.to_json(), mode=0o600)
+            raw = json_bytes(new.to_json())
+            atomic_write(self.path, raw, mode=0o600)
+            self._seen = (raw, new)
             return new
+
+    async def aload(self) -> Conversation:
+        """`load`, in a thread: for code on an event loop."""
+        return await asyncio.to_thread(self.load)
+
+    async def aupdate(self, change: Callable[[Conversation], Conversation]) -> Conversation:
+        """`update`, in a thread: for code on an event loop (fsync never blocks the loop)."""
+        return await asyncio.to_thread(self.update, change)
 
     def reset(self, *, keep_pending: bool = True) -> Conversation:
         """Start a new project. Renders still running are kept so they can be collected."""

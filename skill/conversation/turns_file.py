@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from filelock import FileLock
-
 from skill.common.errors import ConfigError
 from skill.common.storage import locked, read_json, write_json
 from skill.conversation.store import check_name
@@ -30,8 +28,7 @@ class FileJournal:
     def __init__(self, folder: Path, name: str, *, lock_timeout: float = 10.0) -> None:
         self.name = check_name(name)
         self.path = folder / f"{name}.json"
-        lock = folder / f"{name}.json.lock"
-        self._lock = FileLock(str(lock), timeout=lock_timeout, mode=0o600)
+        self._lock, self._lock_timeout = folder / f"{name}.json.lock", lock_timeout
 
     def read(self) -> Journal:
         doc = read_json(self.path)
@@ -46,7 +43,7 @@ class FileJournal:
             ) from None
 
     def update(self, change: Callable[[Journal], Journal]) -> Journal:
-        with locked(self._lock, self.path):
+        with locked(self._lock, self.path, self._lock_timeout):
             new = replace(change(self.read()), updated_at=time.time())
             write_json(self.path, new.to_json(), mode=0o600)
             return new

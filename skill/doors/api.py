@@ -122,17 +122,17 @@ class Conversation:
         skill, out = self.skill, CollectedOutput()
         async with self._busy:
             lock = skill.book.lock(self.name)
-            try:
-                taken = await asyncio.to_thread(lock.acquire, skill.lock_wait)
-                if not taken:
+
+            def begin() -> Runtime:  # the lock and the store's first read: one thread hop
+                if not lock.acquire(skill.lock_wait):
                     raise ConfigError(
                         f"{self.name}: another process runs this conversation's turn.",
                         key="error.conversation_locked",
                     )
-                rt = await asyncio.to_thread(
-                    Runtime, skill.settings, skill.client, self.store, out, out_dir=skill.out_dir
-                )
-                outcome = await work(rt)
+                return Runtime(skill.settings, skill.client, self.store, out, out_dir=skill.out_dir)
+
+            try:
+                outcome = await work(await asyncio.to_thread(begin))
             except ConfigError as exc:  # a store that cannot be used: said like the CLI says it
                 line = templates.render(exc.key, templates.DEFAULT_LANG, detail=exc.message)
                 out.reply(line)

@@ -95,3 +95,36 @@ def test_the_lock_file_is_private_like_the_conversation(tmp_path: Path) -> None:
     store.update(lambda c: c)
     for path in (store.path, store.path.with_suffix(".lock")):
         assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_a_load_sees_another_writers_change_and_an_unchanged_file_reads_the_same(
+    tmp_path: Path,
+) -> None:
+    mine, theirs = ConversationStore(tmp_path, "seen"), ConversationStore(tmp_path, "seen")
+    mine.update(lambda c: replace(c, session_id="s1"))
+    assert mine.load() is mine.load()  # the same bytes: not parsed again
+    theirs.update(lambda c: replace(c, session_id="s2"))  # same size, another process's write
+    assert mine.load().session_id == "s2"
+    mine.path.write_text("{", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        mine.load()
+
+
+def test_an_update_waits_for_the_lock_then_says_it_stayed_locked(tmp_path: Path) -> None:
+    from skill.common.storage import locked
+
+    store = ConversationStore(tmp_path, "held", lock_timeout=0.05)
+    store.update(lambda c: c)
+    with (
+        locked(store.path.with_suffix(".lock"), store.path, 1.0),
+        pytest.raises(ConfigError) as caught,
+    ):
+        store.update(lambda c: replace(c, session_id="never"))
+    assert caught.value.key == "error.conversation_locked"
+    assert store.load().session_id is None
+
+
+async def test_aload_and_aupdate_do_what_load_and_update_do(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path, "async")
+    await store.aupdate(lambda c: replace(c, task_id="t"))
+    assert (await store.aload()).task_id == "t" == store.load().task_id
