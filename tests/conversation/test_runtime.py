@@ -36,6 +36,7 @@ from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
 from skill.wire.protocol import ACCEPTED_EXTENSIONS, RENDER_COMPLETED
 from skill.wire.sse import ServerSentEvent
+from tests.standin.conftest import merged
 
 WEB = "https://web.example"
 TIMINGS = replace(
@@ -101,16 +102,6 @@ async def fake_renderer(draft: Mapping[str, Any], out_path: Path, **_: Any) -> N
     does: the runtime checks the file's signature)."""
     head = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
     await asyncio.to_thread(out_path.write_bytes, head + json.dumps(draft).encode())
-
-
-def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 class Tap:

@@ -12,13 +12,17 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from skill.common.config import StoredToken, TokenStore
 from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin
+from tests.doors.test_cli import Run
+from tests.standin.conftest import merged
+
+__all__ = ["FAST", "FTYP", "Project", "Run", "draft", "merged", "mp4_renderer"]
 
 FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # an MP4's first box
 WEB = "https://web.example"
@@ -42,19 +46,6 @@ def mp4_renderer(size: int = 400_000, gate: asyncio.Event | None = None) -> Any:
         await asyncio.to_thread(out_path.write_bytes, FTYP + b"\x00" * (size - len(FTYP)))
 
     return render
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        doc = json.loads(self.stdout)
-        assert isinstance(doc, dict), self.stdout
-        return doc
 
 
 class Project:
@@ -97,13 +88,3 @@ class Project:
 
     def files(self, pattern: str = "*") -> list[Path]:
         return sorted(self.out.glob(pattern)) if self.out.exists() else []
-
-
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(base))
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
