@@ -5,8 +5,8 @@
 
 `skill/schema/turn.json` is its JSON Schema, shipped in the package (`nemo-video schema`
 prints it); the tests validate every object the CLI and the transcript replay produce
-against it. This module builds the object and decides its two derived parts: `next`
-(what the host runs next, never shown to the user) and the exit code of an error code.
+against it. This module builds the object and decides `next` (what the host runs next,
+never shown to the user); an error code's exit code is skill/conversation/outcome.py's.
 
 One rule for hosts: show `replies`, nothing else, as text. An error's line is already the
 last reply (`error.message` repeats it for programs); a link's line already carries its
@@ -23,19 +23,11 @@ from skill.common.errors import ConfigError
 
 if TYPE_CHECKING:
     from skill.common.output import CollectedOutput
-    from skill.conversation.runtime import TurnOutcome
+    from skill.conversation.outcome import TurnOutcome
     from skill.conversation.store import ConversationStore
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "turn.json"
 RESUME = "nemo-video export --resume --json"
-
-# error.code → exit code; every other code (network, stream, render, backend codes) is 1.
-EXIT_CODES = {"usage": 2, "input": 3, "config": 4, "interrupted": 130, "internal": 70}
-EXIT_SIGTERM = 143
-
-
-def exit_code(code: str | None) -> int:
-    return 0 if code is None else EXIT_CODES.get(code, 1)
 
 
 def next_step(outcome: TurnOutcome, store: ConversationStore | None) -> dict[str, str] | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from skill.common.errors import Refused, RenderDeadline
 from skill.wire.events import (
@@ -181,3 +182,42 @@ def outcome_of_error(exc: BaseException) -> Outcome:
     if isinstance(exc, RenderDeadline):
         return Outcome.RUNNING
     return Outcome.FAILED
+
+
+# error.code → exit code; every other code (network, stream, render, backend codes) is 1.
+EXIT_CODES = {"usage": 2, "input": 3, "config": 4, "interrupted": 130, "internal": 70}
+EXIT_SIGTERM = 143
+
+
+def exit_code(code: str | None) -> int:
+    return 0 if code is None else EXIT_CODES.get(code, 1)
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What a turn ended as: its intent, its outcome (skill/conversation/outcome.py) and
+    the error the user was told, if any. No outcome given: failed with an error, else replied."""
+
+    intent: str
+    error_code: str | None = None  # the error's `kind` (skill/common/errors.py)
+    error_message: str | None = None
+    outcome: Outcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:
+            chosen = Outcome.FAILED if self.error_code is not None else Outcome.REPLIED
+            object.__setattr__(self, "outcome", chosen)
+
+    @property
+    def kind(self) -> Outcome:
+        assert self.outcome is not None
+        return self.outcome
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.kind.ok else max(exit_code(self.error_code), 1)
+
+    def error_json(self) -> dict[str, Any] | None:
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "message": self.error_message}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,10 +36,10 @@ from skill.common.errors import (
     UnsupportedFileType,
 )
 from skill.common.output import Output
-from skill.conversation import attachments, contract, intents, media, templates, timeline
+from skill.conversation import attachments, intents, media, templates, timeline
 from skill.conversation import export as export_flow
 from skill.conversation.chat import ChatTurn
-from skill.conversation.outcome import Outcome, outcome_of_error
+from skill.conversation.outcome import Outcome, TurnOutcome, outcome_of_error
 from skill.conversation.store import Conversation, ConversationStore
 from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
@@ -47,36 +47,6 @@ from skill.wire.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
 
 log = structlog.get_logger("nemo.runtime")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TurnOutcome:
-    """What a turn ended as: its intent, its outcome (skill/conversation/outcome.py) and
-    the error the user was told, if any. No outcome given: failed with an error, else replied."""
-
-    intent: str
-    error_code: str | None = None  # the error's `kind` (skill/common/errors.py)
-    error_message: str | None = None
-    outcome: Outcome | None = None
-
-    def __post_init__(self) -> None:
-        if self.outcome is None:
-            chosen = Outcome.FAILED if self.error_code is not None else Outcome.REPLIED
-            object.__setattr__(self, "outcome", chosen)
-
-    @property
-    def kind(self) -> Outcome:
-        assert self.outcome is not None
-        return self.outcome
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.kind.ok else max(contract.exit_code(self.error_code), 1)
-
-    def error_json(self) -> dict[str, Any] | None:
-        if self.error_code is None:
-            return None
-        return {"code": self.error_code, "message": self.error_message}
 
 
 class Runtime:

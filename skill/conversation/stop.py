@@ -14,8 +14,8 @@ from typing import Any
 
 from skill.common.errors import NemoError
 from skill.conversation import templates, timeline
-from skill.conversation.outcome import Outcome
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import Outcome, TurnOutcome
+from skill.conversation.runtime import Runtime
 
 STATE_WAIT = 15.0  # the longest the report waits for the state
 RECANCEL = 0.05  # Python 3.11's wait_for can swallow a cancel (bpo-42130): cancel again

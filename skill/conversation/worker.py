@@ -33,7 +33,8 @@ import structlog
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import NemoError
 from skill.conversation import stores, templates
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.conversation.stop import cancel_until_done, report_stop
 from skill.conversation.turns import (
     DONE,

@@ -27,7 +27,8 @@ from skill.common.config import Settings, TokenStore
 from skill.common.errors import ConfigError
 from skill.common.output import CollectedOutput
 from skill.conversation import stores, templates
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.conversation.store import check_name
 from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient

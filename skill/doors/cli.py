@@ -21,7 +21,8 @@ HOST_NAMES = ("agents", "claude-code", "claude-desktop", "codex", "cursor", "ope
 
 if TYPE_CHECKING:
     from skill.common.output import CollectedOutput
-    from skill.conversation.runtime import Runtime, TurnOutcome
+    from skill.conversation.outcome import TurnOutcome
+    from skill.conversation.runtime import Runtime
     from skill.conversation.store import ConversationStore
 
 EPILOG = """\
@@ -357,7 +358,7 @@ def _new(store: ConversationStore, json_mode: bool) -> int:
         return 0
     from skill.common.output import CollectedOutput
     from skill.conversation.contract import document
-    from skill.conversation.runtime import TurnOutcome
+    from skill.conversation.outcome import TurnOutcome
 
     exits.emit(document(TurnOutcome("new"), CollectedOutput(replies=[line]), None))
     return 0

@@ -136,7 +136,8 @@ def usage(bad: BadCommandLine, json_mode: bool) -> int:
 def setup(args: argparse.Namespace, exc: NemoError, json_mode: bool) -> int:
     """A setting, a data file or the input on stdin is unusable, before any turn ran."""
     from skill.common.errors import NemoError
-    from skill.conversation.contract import exit_code, failure
+    from skill.conversation.contract import failure
+    from skill.conversation.outcome import exit_code
 
     line = exc.message
     with contextlib.suppress(NemoError):
@@ -168,8 +169,8 @@ def _interrupted(
     args: argparse.Namespace, json_mode: bool, store: ConversationStore | None, term: bool
 ) -> int:
     from skill.common.errors import NemoError
-    from skill.conversation.contract import EXIT_CODES, EXIT_SIGTERM, failure, next_step
-    from skill.conversation.runtime import TurnOutcome
+    from skill.conversation.contract import failure, next_step
+    from skill.conversation.outcome import EXIT_CODES, EXIT_SIGTERM, TurnOutcome
 
     next_ = next_step(TurnOutcome("chat", "interrupted"), store)
     line = "interrupted"
@@ -186,7 +187,8 @@ def _internal(args: argparse.Namespace, json_mode: bool) -> int:
     import structlog
 
     from skill.common.errors import NemoError
-    from skill.conversation.contract import EXIT_CODES, failure
+    from skill.conversation.contract import failure
+    from skill.conversation.outcome import EXIT_CODES
 
     structlog.get_logger("nemo.cli").exception("cli.internal_error", command=args.command)
     traceback.print_exc(file=sys.stderr)

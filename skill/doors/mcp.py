@@ -25,7 +25,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
 
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.doors.relay import Conversation, Relay, guarded
 from skill.doors.relay import new_project as start_afresh
 

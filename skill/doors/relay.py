@@ -34,7 +34,8 @@ from skill.common.errors import ConfigError, InputError, NemoError
 from skill.common.output import CollectedOutput
 from skill.conversation import handoff, stores, templates
 from skill.conversation.handoff import Delivery
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.conversation.store import ConversationStore
 from skill.doors import host
 from skill.wire.attribution import load_attribution

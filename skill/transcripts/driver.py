@@ -12,7 +12,8 @@ import contextlib
 from pathlib import Path
 
 from skill.common.output import Output
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.transcripts.format import Turn
 
 

@@ -25,7 +25,8 @@ from skill.common.config import Settings, Timings, TokenStore
 from skill.common.errors import ConfigError
 from skill.common.output import CollectedOutput, Output
 from skill.common.storage import atomic_write, read_json, write_json
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.conversation.store import ConversationStore
 from skill.transcripts.capture import request_record, response_record
 from skill.transcripts.driver import drive

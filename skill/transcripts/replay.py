@@ -40,7 +40,8 @@ from skill.common.errors import ConfigError
 from skill.common.output import CollectedOutput
 from skill.common.storage import write_json
 from skill.conversation import contract
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.conversation.store import ConversationStore
 from skill.transcripts.capture import (
     request_differences,

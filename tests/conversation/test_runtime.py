@@ -25,8 +25,8 @@ from skill.common.config import Settings, Timings, TokenStore
 from skill.common.output import CollectedOutput
 from skill.conversation import templates
 from skill.conversation.intents import classify
-from skill.conversation.outcome import Outcome
-from skill.conversation.runtime import Runtime, TurnOutcome
+from skill.conversation.outcome import Outcome, TurnOutcome
+from skill.conversation.runtime import Runtime
 from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe

@@ -19,6 +19,7 @@ import pytest
 
 from skill.common import errors
 from skill.conversation import contract, intents
+from skill.conversation.outcome import EXIT_SIGTERM, exit_code
 from skill.doors import cli as cli_module
 from skill.standin import RunningStandin, start_standin
 from skill.standin.render import SAMPLE_PHOTO
@@ -117,7 +118,7 @@ async def test_each_documented_case_prints_one_valid_object(case: Case, tmp_path
     _saw(doc)
     assert doc["intent"] == case.intent, doc
     assert (doc["error"] and doc["error"]["code"]) == case.code, doc
-    assert run.code == contract.exit_code(case.code), (run.code, run.stderr)
+    assert run.code == exit_code(case.code), (run.code, run.stderr)
     assert doc["outcome"] == ("failed" if case.code else "replied")
     assert "Traceback" not in run.stderr
     if case.code == "usage":
@@ -185,7 +186,7 @@ async def test_sigterm_during_a_chat_turn_is_one_object_exit_143(tmp_path: Path)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     doc = one_object(out.decode())
     _saw(doc)
-    assert proc.returncode == contract.EXIT_SIGTERM, err.decode()
+    assert proc.returncode == EXIT_SIGTERM, err.decode()
     assert doc["error"]["code"] == "interrupted" and doc["intent"] == "chat"
     assert doc["next"] is None and doc["replies"] == [t("error.interrupted", pending=False)]
 
@@ -233,7 +234,7 @@ def test_every_error_kind_is_in_the_schema_and_has_an_exit_code_in_the_help() ->
     # raised by no exception: the door's (usage, interrupted), the runtime's (partial)
     assert set(CODES) - kinds == {"usage", "interrupted", "partial"}
     for code in CODES:
-        assert f" {contract.exit_code(code)} " in cli_module.EPILOG.replace("\n", " ")
+        assert f" {exit_code(code)} " in cli_module.EPILOG.replace("\n", " ")
 
 
 def test_every_intent_is_in_the_schema() -> None:

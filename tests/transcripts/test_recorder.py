@@ -15,7 +15,7 @@ import pytest
 from skill.common.config import Settings
 from skill.common.errors import ConfigError
 from skill.common.output import CollectedOutput
-from skill.conversation.runtime import TurnOutcome
+from skill.conversation.outcome import TurnOutcome
 from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin, start_standin
 from skill.standin.render import SAMPLE_PHOTO
