@@ -72,6 +72,12 @@ the file and the key. The format:
       render_queue: 0.5      # how long a render stays pending
       render: 0.0            # the least a render takes once processing (progress rises)
       stall_max: 900.0       # longest a stall lasts before the stream closes
+    keep:                    # what the stand-in remembers (time_scale applies to the seconds)
+      session_idle: 86400.0  # a session no call named for this long is forgotten: the next
+                             # call naming it is 1002 "session not found", as a lost session
+      sessions: 10000        # at most this many sessions; the least recently used goes first
+      uploads: 10000         # at most this many uploaded files; the oldest is deleted first
+                             # (a forgotten session's uploads are deleted with it)
 """
 
 from __future__ import annotations
@@ -163,6 +169,13 @@ class Timing:
     stall_max: float = 900.0
 
 
+@dataclass(frozen=True)
+class Keep:
+    session_idle: float = 86400.0
+    sessions: int = 10000
+    uploads: int = 10000
+
+
 SLOW = {"generate": 200.0, "edit": 40.0, "render": 90.0, "render_queue": 5.0}  # real-backend
 
 
@@ -185,6 +198,7 @@ class Scenario:
     stream: StreamFaults = field(default_factory=StreamFaults)
     render: RenderFaults = field(default_factory=RenderFaults)
     timing: Timing = field(default_factory=Timing)
+    keep: Keep = field(default_factory=Keep)
 
 
 def load_scenario(source: Scenario | Mapping[str, Any] | str | Path | None) -> Scenario:
@@ -215,11 +229,15 @@ def load_scenario(source: Scenario | Mapping[str, Any] | str | Path | None) -> S
         scaled = {f.name: getattr(timing, f.name) * built.time_scale
                   for f in dataclasses.fields(timing)}  # fmt: skip
         timing = dataclasses.replace(timing, **scaled)
-    built = dataclasses.replace(built, timing=timing)
+    keep = dataclasses.replace(built.keep, session_idle=built.keep.session_idle * built.time_scale)
+    built = dataclasses.replace(built, timing=timing, keep=keep)
     if built.timing.heartbeat <= 0:
         raise ConfigError(
             f"{where}: timing.heartbeat must be more than 0", field="timing.heartbeat"
         )
+    for key in ("sessions", "uploads"):
+        if getattr(built.keep, key) < 1:
+            raise ConfigError(f"{where}: keep.{key} must be at least 1", field=f"keep.{key}")
     return built
 
 

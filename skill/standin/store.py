@@ -5,6 +5,12 @@ time (asking again while it lives is 429; once it has expired, the same client i
 a new one), and one IP gets about 10 tokens per 7 days. Credits belong to the account
 of a client id, so a renewed token keeps the balance. Nothing survives a restart: a
 token from an earlier run is unknown (1001) and the runtime simply gets a new one.
+
+What it keeps is bounded (the scenario's `keep`): a session no call named for
+`keep.session_idle` seconds of the world's clock is forgotten, and so is the least
+recently used one beyond `keep.sessions`; the next call naming a forgotten session gets
+1002, as for a lost one. Uploaded files beyond `keep.uploads` are deleted oldest first,
+and a forgotten session's uploads go with it.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +64,7 @@ class Media:
     kind: str
     size: int
     url: str
+    session_id: str = ""
 
     def info(self) -> dict[str, Any]:
         return {
@@ -77,6 +85,7 @@ class SessionRecord:
     state: dict[str, Any]
     media: list[Media] = field(default_factory=list)
     turns: int = 0
+    used_at: float = 0.0  # when a call last named it (the world's clock)
 
 
 @dataclass
@@ -108,8 +117,8 @@ class World:
         self.cdn_url = ""  # set once the CDN listener is bound
         self.tokens: dict[str, Token] = {}
         self.accounts: dict[str, Account] = {}
-        self.sessions: dict[str, SessionRecord] = {}
-        self.media: dict[str, Media] = {}
+        self.sessions: OrderedDict[str, SessionRecord] = OrderedDict()  # least recently used first
+        self.media: dict[str, Media] = {}  # oldest first
         self.renders: dict[str, RenderJob] = {}
         self.claims: dict[str, str] = {}
         self.submissions: list[tuple[str, str]] = []  # (session id, text) of every chat turn
@@ -164,20 +173,41 @@ class World:
             "canvas_config": {"width": 1920, "height": 1080, "ratio": "16:9"},
             "timeline_version": 0,
         }
+        now = self.clock()
         record = SessionRecord(
-            f"task_{uuid.uuid4().hex[:20]}", sid, account.client_id, language, state
+            f"task_{uuid.uuid4().hex[:20]}", sid, account.client_id, language, state, used_at=now
         )
         self.sessions[sid] = record
+        self._prune_sessions(now)
         return record
 
     def find_session(self, session_id: str, account: Account) -> SessionRecord | None:
         record = self.sessions.get(session_id)
         if record is None or record.client_id != account.client_id:
             return None
-        if self.faults.session_lost_now():
-            del self.sessions[session_id]
+        now = self.clock()
+        if self.faults.session_lost_now() or self._idle(record, now):
+            self.forget_session(session_id)
             return None
+        record.used_at = now
+        self.sessions.move_to_end(session_id)
         return record
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop a session and delete its uploads."""
+        record = self.sessions.pop(session_id, None)
+        for media in record.media if record else ():
+            self._delete_media(media.id)
+
+    def _idle(self, record: SessionRecord, now: float) -> bool:
+        return now - record.used_at > self.scenario.keep.session_idle
+
+    def _prune_sessions(self, now: float) -> None:
+        while self.sessions:
+            sid, oldest = next(iter(self.sessions.items()))
+            if len(self.sessions) <= self.scenario.keep.sessions and not self._idle(oldest, now):
+                return
+            self.forget_session(sid)
 
     def session(self, session_id: str, account: Account) -> SessionRecord:
         record = self.find_session(session_id, account)
@@ -206,11 +236,23 @@ class World:
     def add_media(self, session: SessionRecord, media_id: str, path: Path, name: str) -> Media:
         kind = KINDS[extension(name)]
         url = f"{self.cdn_url}/media/{media_id}/{quote(path.name)}"
-        media = Media(media_id, name, path, kind, path.stat().st_size, url)
+        media = Media(media_id, name, path, kind, path.stat().st_size, url, session.session_id)
         self.media[media_id] = media
         session.media.append(media)
         session.state["video_infos"] = [*session.state["video_infos"], media.info()]
+        while len(self.media) > self.scenario.keep.uploads:
+            self._delete_media(next(iter(self.media)))
         return media
+
+    def _delete_media(self, media_id: str) -> None:
+        """Forget an upload and delete its file; its URL answers 404 from now on."""
+        media = self.media.pop(media_id, None)
+        if media is None:
+            return
+        owner = self.sessions.get(media.session_id)
+        if owner is not None:
+            owner.media = [m for m in owner.media if m.id != media_id]
+        shutil.rmtree(media.path.parent, ignore_errors=True)
 
     def sample_music_url(self) -> str:
         return f"{self.cdn_url}/media/sample/{SAMPLE_MUSIC}"

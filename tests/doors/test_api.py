@@ -12,6 +12,7 @@ import pytest
 import skill
 from skill.common.config import Settings
 from skill.common.errors import ConfigError
+from skill.conversation.templates import render
 from skill.standin import RunningStandin, start_standin
 from tests.doors.test_cli import FAST, WEB, Cli
 
@@ -69,3 +70,24 @@ async def test_a_bad_command_or_name_says_what_to_do(tmp_path: Path) -> None:
         await nemo.conversation("x").command("fly")
     with pytest.raises(ConfigError, match="not usable"):
         nemo.conversation("no spaces allowed")
+
+
+async def test_a_session_the_stand_in_let_expire_is_renewed_and_the_message_goes_once(
+    tmp_path: Path,
+) -> None:
+    now = [1_000_000.0]
+    scenario = {**FAST, "seed": 3, "keep": {"session_idle": 600}}
+    async with (
+        await start_standin(scenario=scenario, clock=lambda: now[0]) as sd,
+        skill.Skill(settings(sd, tmp_path), out_dir=tmp_path / "out") as nemo,
+    ):
+        chat = nemo.conversation("idle")
+        first = await chat.say("hello")
+        old = chat.store.load().session_id
+        now[0] += 601  # the stand-in's clock: the session sat idle past keep.session_idle
+        again = await chat.say("hello")
+        new = chat.store.load().session_id
+        assert (first.outcome, again.outcome, again.error) == ("replied", "replied", None)
+        assert again.replies[0] == render("turn.session_renewed", "en")
+        assert new not in (None, old) and list(sd.world.sessions) == [new]
+        assert [sid for sid, _ in sd.world.submissions] == [old, new]  # each message once

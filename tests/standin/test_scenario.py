@@ -83,6 +83,8 @@ def test_empty_and_missing_scenarios_are_the_defaults() -> None:
         ("stream: {error_frame: 3.x}", "stream.error_frame", "choose one of"),
         ("timing: fast", "timing", "must be a mapping"),
         ("timing: {heartbeat: 0}", "timing.heartbeat", "more than 0"),
+        ("keep: {sessions: 0}", "keep.sessions", "at least 1"),
+        ("keep: {session_idle: soon}", "keep.session_idle", "must be a number"),
         ("[1, 2]", "", "must be a mapping"),
     ],
 )
@@ -143,3 +145,8 @@ def test_slow_takes_the_real_backends_durations_and_time_scale_shrinks_them() ->
     assert kept.timing.render == 30.0 and kept.timing.generate == 200.0
     fast = load_scenario({"slow": True, "time_scale": 0.01})
     assert fast.timing.generate == pytest.approx(2.0) and fast.timing.heartbeat == 0.02
+
+
+def test_keep_bounds_load_and_time_scale_shrinks_the_idle_limit() -> None:
+    s = load_scenario("keep: {session_idle: 600, sessions: 5, uploads: 7}\ntime_scale: 0.5")
+    assert (s.keep.session_idle, s.keep.sessions, s.keep.uploads) == (300.0, 5, 7)
