@@ -6,7 +6,10 @@ Prints medians of N runs: `nemo-video --help`, `python -c "import skill.doors.cl
 interpreter, and `nemo-video say "credits" --json` against a local stand-in started here
 (token already cached, as on every turn after the first), split into process start +
 imports (the same modules imported by a process that does nothing else) and the turn
-itself. Then the 10 heaviest imports of a `say` turn (`-X importtime`): the libraries the
+itself measured inside one process (perf_counter around `skill.doors.cli.main` after its
+imports, median of N runs; never a difference of two medians), and `say` as a ratio to the
+bare-import anchor of the same run (`python -c "import aiohttp, yaml, jinja2, structlog"`).
+Then the 10 heaviest imports of a `say` turn (`-X importtime`): the libraries the
 skill's own modules import, each with its cumulative time and who imports it.
 """
 
@@ -25,6 +28,19 @@ from pathlib import Path
 
 PY = sys.executable
 SCRIPT = Path(PY).parent / "nemo-video"  # the installed entry point
+ANCHOR = "import aiohttp, yaml, jinja2, structlog"
+# Imports the CLI, then times one call of its main (stdout discarded) and prints milliseconds.
+_TURN = (
+    "import io, sys, time, contextlib\n"
+    "from skill.doors.cli import main\n"
+    "buf = io.StringIO()\n"
+    "t = time.perf_counter()\n"
+    "with contextlib.redirect_stdout(buf):\n"
+    "    rc = main(sys.argv[1:])\n"
+    "ms = (time.perf_counter() - t) * 1000\n"
+    "assert rc == 0, rc\n"
+    "print(f'{ms:.3f}')\n"
+)
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
@@ -36,6 +52,17 @@ def wall(cmd: Sequence[str], env: dict[str, str], runs: int) -> float:
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
         if i:  # the first run warms the page cache and writes .pyc files
             times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def turn(args: Sequence[str], env: dict[str, str], runs: int) -> float:
+    """Median in-process time of one `main(args)` call in ms (imports excluded; one warm-up)."""
+    times = []
+    for i in range(runs + 1):
+        out = subprocess.run([PY, "-c", _TURN, *args], env=env, check=True, capture_output=True,
+                             text=True)  # fmt: skip
+        if i:
+            times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
 
@@ -88,6 +115,8 @@ def main() -> int:
             bare_ms = wall([PY, "-c", "pass"], env, runs)
             say_ms = wall(say, env, runs)
             start_ms = wall(imports_only, env, runs)
+            anchor_ms = wall([PY, "-c", ANCHOR], env, runs)
+            turn_ms = turn(say[3:], env, runs)
         finally:
             standin.terminate()
             standin.wait(10)
@@ -99,7 +128,9 @@ def main() -> int:
     print(f'  nemo-video say "credits" --json       {say_ms:7.1f}  (stand-in on loopback)')
     print(f"    process start + its {len(set(loaded)):3d} imports    {start_ms:7.1f}"
           f"  ({start_ms / say_ms:.0%})")  # fmt: skip
-    print(f"    the turn itself                     {say_ms - start_ms:7.1f}")
+    print(f"    main() in-process (+ lazy imports)  {turn_ms:7.1f}")
+    print(f'  anchor: python -c "{ANCHOR}"  {anchor_ms:7.1f}')
+    print(f"  say / anchor                          {say_ms / anchor_ms:7.2f}x")
     print("10 heaviest imports of a say turn (cumulative, -X importtime, one run):")
     heaviest = sorted(import_tree(traced.stderr), key=lambda x: -x[1])[:10]
     for name, cumulative, parent in heaviest:
