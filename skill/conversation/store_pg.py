@@ -172,6 +172,10 @@ class PgStore:
         rows = self.portal.call(self._fetch("SELECT DISTINCT name FROM nemo_turns ORDER BY 1"))
         return [r["name"] for r in rows]
 
+    def conversation_names(self) -> list[str]:
+        rows = self.portal.call(self._fetch("SELECT name FROM nemo_conversations ORDER BY 1"))
+        return [r["name"] for r in rows]
+
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         async with self.portal.pool.acquire() as con:
             return list(await con.fetch(sql, *args))

@@ -26,6 +26,13 @@ def conversation_store(settings: Settings, name: str) -> ConversationStore:
     return _database(settings.store_url).conversation(name)
 
 
+def conversation_names(settings: Settings) -> list[str]:
+    """Every stored conversation's name, in order."""
+    if not settings.store_url:
+        return sorted(p.stem for p in (settings.config_dir / "conversations").glob("*.json"))
+    return _database(settings.store_url).conversation_names()
+
+
 def turn_book(settings: Settings) -> TurnBook:
     """Turn journals and turn locks, by conversation."""
     if not settings.store_url:

@@ -272,9 +272,9 @@ def jobs(settings: Settings, book: TurnBook, lang: str = "en") -> dict[str, Any]
                 item["progress"] = ctx["percent"] = round(100 * t.progress.fraction)
             items.append(item)
             lines.append(templates.render(f"turns.job_{item['kind']}", lang, **ctx))
-    for path in sorted((settings.config_dir / "conversations").glob("*.json")):
+    for name in stores.conversation_names(settings):
         try:
-            conv = stores.conversation_store(settings, path.stem).load()
+            conv = stores.conversation_store(settings, name).load()
         except NemoError:
             continue
         for p in conv.pending:

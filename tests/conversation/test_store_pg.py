@@ -141,3 +141,19 @@ async def test_say_and_wait_keep_the_conversation_and_its_turns_in_the_database(
     assert not (tmp_path / "config" / "turns").exists() or not list(
         (tmp_path / "config" / "turns").glob("*.json")
     )
+
+
+def test_jobs_lists_the_pending_renders_kept_in_the_database(dsn: str, tmp_path: Path) -> None:
+    from skill.common.config import Settings
+    from skill.conversation import stores
+    from skill.conversation.store import PendingRender
+    from skill.doors import host
+
+    settings = Settings("http://127.0.0.1:9", "https://web.example", tmp_path, store_url=dsn)
+    job = PendingRender("render_pg_1", "sid", str(tmp_path), time.time(), status="submitted")
+    stores.conversation_store(settings, "shared-jobs").update(lambda c: c.with_pending(job))
+    assert "shared-jobs" in stores.conversation_names(settings)
+    listed = host.jobs(settings, stores.turn_book(settings))["jobs"]
+    assert {"conversation": "shared-jobs", "kind": "render", "what": "render_pg_1",
+            "status": "submitted"}.items() <= next(
+        j for j in listed if j["what"] == "render_pg_1").items()  # fmt: skip
