@@ -136,10 +136,18 @@ async def test_each_documented_case_prints_one_valid_object(case: Case, tmp_path
         assert "NEMO_TOKEN" in doc["replies"][-1] and "Unset" in doc["replies"][-1]
 
 
+def _default_sigint() -> None:
+    # A suite started in the background by a shell without job control inherits SIGINT
+    # ignored, and so would the CLI (Python keeps an ignored SIGINT ignored): as a terminal's
+    # Ctrl-C would find it, the CLI starts with the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _started(cli: Cli, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "skill", *args, env=cli.env, cwd=cli.folder,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
 
 
@@ -164,7 +172,7 @@ async def test_sigint_during_a_render_keeps_it_and_next_collects_it(tmp_path: Pa
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         doc = one_object(out.decode())
         _saw(doc)
-        assert proc.returncode == 130, err.decode()
+        assert proc.returncode == 130, (doc, err.decode())
         assert doc["error"]["code"] == "interrupted" and doc["intent"] == "export"
         assert doc["next"] == {"command": contract.RESUME}
         assert doc["replies"] == [t("error.interrupted", pending=True)]
