@@ -76,19 +76,24 @@ def locked(lock: Path, path: Path, timeout: float) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ConfigError(
-                        f"{path} stayed locked by another nemo-video process. "
-                        "Try again in a moment.",
-                        key="error.conversation_locked",
-                    ) from None
-                time.sleep(0.01)
+        if not flock_within(fd, timeout):
+            raise ConfigError(
+                f"{path} stayed locked by another nemo-video process. Try again in a moment.",
+                key="error.conversation_locked",
+            )
         yield
     finally:
         os.close(fd)  # closing drops the flock
+
+
+def flock_within(fd: int, timeout: float, poll: float = 0.01) -> bool:
+    """Take an exclusive flock on `fd`, trying every `poll` s for up to `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from skill.common.errors import ConfigError
-from skill.common.storage import locked, read_json, write_json
+from skill.common.storage import flock_within, locked, read_json, write_json
 from skill.conversation.store import check_name
 from skill.conversation.turns import Journal
 
@@ -59,16 +59,9 @@ class FileTurnLock:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(0.02)
+        if not flock_within(fd, timeout, poll=0.02):
+            os.close(fd)
+            return False
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
