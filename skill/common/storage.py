@@ -97,3 +97,20 @@ def flock_within(fd: int, timeout: float, poll: float = 0.01) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(poll)
+
+
+def flock_held(path: Path) -> bool:
+    """True while a live process holds an exclusive flock on `path`; False when it is absent
+    or free. The probe's shared lock goes with its descriptor, and probes never block
+    one another."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

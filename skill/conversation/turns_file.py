@@ -11,7 +11,6 @@ however it dies (kill -9 included), so a dead worker never blocks the conversati
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from skill.common.errors import ConfigError
-from skill.common.storage import flock_within, locked, read_json, write_json
+from skill.common.storage import flock_held, flock_within, locked, read_json, write_json
 from skill.conversation.store import check_name
 from skill.conversation.turns import Journal
 
@@ -78,17 +77,7 @@ class FileTurnLock:
     def held(self) -> bool:
         if self._fd is not None:
             return True
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # a probe's shared lock goes with its descriptor
-        return False
+        return flock_held(self.path)
 
     def holder(self) -> int | None:
         if not self.held():

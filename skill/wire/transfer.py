@@ -35,6 +35,7 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 
 from skill.common.errors import DownloadIncomplete, NotAVideo
+from skill.common.storage import flock_held
 
 CHUNK = 256 * 1024
 
@@ -111,17 +112,7 @@ def signature_ok(head: bytes, suffix: str) -> bool:
 
 def part_in_use(part: Path) -> bool:
     """True while a live process writes `part` (it holds the flock); False when absent."""
-    try:
-        fd = os.open(part, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return flock_held(part)
 
 
 def remove_stale_part(dest: Path) -> bool:
