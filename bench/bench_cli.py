@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 PY = sys.executable
@@ -44,26 +44,34 @@ _TURN = (
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
+def median_ms(one: Callable[[], float], runs: int) -> float:
+    """Median of `runs` calls of `one` (ms each), after one warm-up call that warms the page
+    cache and writes .pyc files."""
+    one()
+    return statistics.median(one() for _ in range(runs))
+
+
 def wall(cmd: Sequence[str], env: dict[str, str], runs: int) -> float:
-    """Median wall time of `cmd` in milliseconds (one warm-up run first)."""
-    times = []
-    for i in range(runs + 1):
+    """Median wall time of the whole process `cmd`, in ms."""
+
+    def once() -> float:
         start = time.perf_counter()
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-        if i:  # the first run warms the page cache and writes .pyc files
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        return (time.perf_counter() - start) * 1000
+
+    return median_ms(once, runs)
 
 
 def turn(args: Sequence[str], env: dict[str, str], runs: int) -> float:
-    """Median in-process time of one `main(args)` call in ms (imports excluded; one warm-up)."""
-    times = []
-    for i in range(runs + 1):
+    """Median in-process time of one `main(args)` call, in ms: the CLI's own import is
+    excluded, the imports main() makes for the routed intent are not."""
+
+    def once() -> float:
         out = subprocess.run([PY, "-c", _TURN, *args], env=env, check=True, capture_output=True,
                              text=True)  # fmt: skip
-        if i:
-            times.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(times)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    return median_ms(once, runs)
 
 
 def import_tree(stderr: str) -> list[tuple[str, int, str]]:
