@@ -2,6 +2,11 @@
 
 Every event passes `redact_secrets` before it is rendered, so a token can reach the
 file only by a bug in that one function (and tests/common/test_logs.py looks for it there).
+
+The package's modules log through `get_logger(name)`, never structlog itself: structlog
+(and what it pulls in) is imported, and the configuration applied, at the first event
+logged, so a call that logs nothing (`--help`, a `say` handed to a worker) never pays
+for it.
 """
 
 from __future__ import annotations
@@ -12,8 +17,6 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
-
-import structlog
 
 from skill.common.errors import redact
 
@@ -75,6 +78,8 @@ class _LineWriter:
 
 
 _writer: _LineWriter | None = None
+_verbose = False
+_pending = False  # configured, not yet applied: structlog is not imported yet
 
 
 def configure_logging(config_dir: Path, *, verbose: bool = False) -> None:
@@ -82,12 +87,21 @@ def configure_logging(config_dir: Path, *, verbose: bool = False) -> None:
     path = config_dir / LOG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    global _writer
+    global _writer, _verbose, _pending
     if _writer is not None:
         _writer.close()
-    writer = _writer = _LineWriter(
-        os.fdopen(fd, "a", encoding="utf-8"), sys.stderr if verbose else None
-    )
+    _writer = _LineWriter(os.fdopen(fd, "a", encoding="utf-8"), sys.stderr if verbose else None)
+    _verbose, _pending = verbose, True
+    if "structlog" in sys.modules:  # already paid for (or a test captures logs): now
+        _apply()
+
+
+def _apply() -> None:
+    global _pending
+    import structlog
+
+    _pending = False
+    writer = _writer
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -96,7 +110,26 @@ def configure_logging(config_dir: Path, *, verbose: bool = False) -> None:
             redact_secrets,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_DEBUG if verbose else _INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(_DEBUG if _verbose else _INFO),
         logger_factory=lambda *args: writer,
         cache_logger_on_first_use=False,
     )
+
+
+class Logger:
+    """structlog's logger for `name`, looked up when an event is logged (so importing a
+    module that logs imports no structlog). Its methods are structlog's."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, method: str) -> Any:
+        import structlog
+
+        if _pending:
+            _apply()
+        return getattr(structlog.get_logger(self._name), method)
+
+
+def get_logger(name: str) -> Logger:
+    return Logger(name)

@@ -22,8 +22,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
-
 from skill.common.config import Timings
 from skill.common.errors import (
     AgentError,
@@ -39,6 +37,7 @@ from skill.common.errors import (
     UnexpectedResponse,
     error_for,
 )
+from skill.common.logs import get_logger
 from skill.common.output import Output
 from skill.common.resources import data_path
 from skill.conversation import gui, templates, timeline
@@ -58,7 +57,7 @@ from skill.wire.events import (
 from skill.wire.protocol import SessionState
 from skill.wire.sse import ServerSentEvent
 
-log = structlog.get_logger("nemo.chat")
+log = get_logger("nemo.chat")
 
 _END = object()
 

@@ -37,8 +37,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
-
 from skill.common.config import Timings
 from skill.common.errors import (
     APIError,
@@ -51,6 +49,7 @@ from skill.common.errors import (
     RenderWithoutFile,
     TransportError,
 )
+from skill.common.logs import get_logger
 from skill.common.output import Output
 from skill.conversation import journal, polling, templates, timeline
 from skill.conversation.outputs import check_folder, file_name, free_path
@@ -58,7 +57,7 @@ from skill.conversation.store import Conversation, ConversationStore, Delivered,
 from skill.wire import protocol
 from skill.wire.protocol import ClaimToken, RenderJob, SessionState
 
-log = structlog.get_logger("nemo.export")
+log = get_logger("nemo.export")
 
 
 Sleep = Callable[[float], Awaitable[None]]

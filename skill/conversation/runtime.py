@@ -22,8 +22,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import structlog
-
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import (
     ConfigError,
@@ -35,6 +33,7 @@ from skill.common.errors import (
     SessionRefused,
     UnsupportedFileType,
 )
+from skill.common.logs import get_logger
 from skill.common.output import Output
 from skill.conversation import attachments, intents, media, templates, timeline
 from skill.conversation import export as export_flow
@@ -45,7 +44,7 @@ from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
 from skill.wire.protocol import ACCEPTED_EXTENSIONS, MAX_UPLOAD_BYTES
 
-log = structlog.get_logger("nemo.runtime")
+log = get_logger("nemo.runtime")
 T = TypeVar("T")
 
 

@@ -184,13 +184,12 @@ def _interrupted(
 
 
 def _internal(args: argparse.Namespace, json_mode: bool) -> int:
-    import structlog
-
     from skill.common.errors import NemoError
+    from skill.common.logs import get_logger
     from skill.conversation.contract import failure
     from skill.conversation.outcome import EXIT_CODES
 
-    structlog.get_logger("nemo.cli").exception("cli.internal_error", command=args.command)
+    get_logger("nemo.cli").exception("cli.internal_error", command=args.command)
     traceback.print_exc(file=sys.stderr)
     line = "internal error"
     with contextlib.suppress(NemoError):

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import ConfigError, InputError, NemoError
+from skill.common.logs import get_logger
 from skill.common.output import CollectedOutput
 from skill.conversation import handoff, stores, templates
 from skill.conversation.handoff import Delivery
@@ -41,7 +40,7 @@ from skill.doors import host
 from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
 
-log = structlog.get_logger("nemo.relay")
+log = get_logger("nemo.relay")
 
 WAIT = {"tool": "wait_for_turn"}
 POLL = 0.2  # how often a waiting request looks at progress

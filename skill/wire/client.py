@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import structlog
 from yarl import URL
 
 from skill.common import errors
 from skill.common.config import Settings, StoredToken, TokenStore
+from skill.common.logs import get_logger
 from skill.wire import answers
 from skill.wire import protocol as p
 from skill.wire.attribution import Attribution, load_attribution
@@ -47,7 +47,7 @@ from skill.wire.sse import ServerSentEvent
 from skill.wire.stream import read_stream
 from skill.wire.transfer import DownloadProgress, UploadProgress, download, multipart_file
 
-log = structlog.get_logger("nemo.client")
+log = get_logger("nemo.client")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_HOPS = 5
 

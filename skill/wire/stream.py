@@ -12,12 +12,12 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
-import structlog
 
 from skill.common import errors
+from skill.common.logs import get_logger
 from skill.wire.sse import ServerSentEvent, SSEDecoder
 
-log = structlog.get_logger("nemo.client")
+log = get_logger("nemo.client")
 
 
 async def read_stream(resp: aiohttp.ClientResponse, idle: float) -> AsyncIterator[ServerSentEvent]:
