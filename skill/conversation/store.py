@@ -18,7 +18,6 @@ Code on an event loop uses `aload`/`aupdate`, which do the same in a thread.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
@@ -171,10 +170,14 @@ class ConversationStore:
 
     async def aload(self) -> Conversation:
         """`load`, in a thread: for code on an event loop."""
+        import asyncio  # not at the top: a `say` handed to a worker runs no event loop
+
         return await asyncio.to_thread(self.load)
 
     async def aupdate(self, change: Callable[[Conversation], Conversation]) -> Conversation:
         """`update`, in a thread: for code on an event loop (fsync never blocks the loop)."""
+        import asyncio
+
         return await asyncio.to_thread(self.update, change)
 
     def reset(self, *, keep_pending: bool = True) -> Conversation:

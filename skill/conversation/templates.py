@@ -10,6 +10,10 @@ Every error names the file, the key and its line.
 Rendering is strict: a variable a template uses and the caller did not pass is a
 ConfigError naming the key (use `x | default(...)` or `x is defined` for optional ones).
 An unknown language falls back to English. Filters: `seconds`, `span`, `percent`, `quote`.
+
+Jinja and YAML are imported when the catalogue is first loaded, not with this module:
+`detect_language` and the filters need neither, and a `say` handed to a worker renders
+nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +23,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jinja2
-import yaml
-from jinja2 import meta
+from typing import TYPE_CHECKING, Any
 
 from skill.common import resources
 from skill.common.errors import ConfigError
@@ -32,7 +32,9 @@ DEFAULT_LANG = "en"
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _YAML_STR = "tag:yaml.org,2002:str"
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def detect_language(text: str) -> str:
@@ -90,6 +92,8 @@ def quote(text: Any, lang: str = DEFAULT_LANG) -> str:
 
 
 def _environment(lang: str) -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
     )
@@ -128,6 +132,8 @@ class Prompts:
         `check_syntax=False` skips parsing every template now (about 25 ms for the skill's
         catalogue); a syntax error then surfaces at that template's first render instead.
         """
+        import jinja2
+
         root = resources.data_path("prompts") if root is None else root
         if not (root / DEFAULT_LANG).is_dir():
             raise ConfigError(f"{root}: no {DEFAULT_LANG}/ folder of prompts.", path=str(root))
@@ -151,10 +157,14 @@ class Prompts:
 
     def variables(self, key: str, lang: str) -> frozenset[str]:
         """The names template `key` reads from its context (for tests and translators)."""
+        from jinja2 import meta
+
         lang, source = self._find(key, lang)
         return frozenset(meta.find_undeclared_variables(self._envs[lang].parse(source.text)))
 
     def render(self, key: str, lang: str, /, **ctx: Any) -> str:
+        import jinja2
+
         lang, source = self._find(key, lang)
         try:
             if source.compiled is None:
@@ -184,8 +194,11 @@ class Prompts:
 
 def _read(file: Path) -> dict[str, _Source]:
     """The file's key → template, with the line of each value; every shape error named."""
+    import yaml
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=_Loader)
+        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read ({exc}).", path=str(file)) from None
     except yaml.YAMLError as exc:

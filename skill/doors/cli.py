@@ -297,8 +297,6 @@ def _mcp(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, status: exits.Status) -> int:
-    import asyncio
-
     from skill.common.config import Settings
     from skill.common.errors import ConfigError, InputError
     from skill.common.logs import configure_logging
@@ -328,6 +326,8 @@ def _run(args: argparse.Namespace, status: exits.Status) -> int:
         from skill.doors import host
 
         return host.run(args, settings, store, _out_dir(args, settings), json_mode)
+    import asyncio
+
     from skill.common.output import CollectedOutput
     from skill.doors.terminal import TerminalOutput
 
