@@ -3,7 +3,8 @@
 Environment: NEMO_TOKEN, NEMO_API_URL, NEMO_WEB_URL, NEMO_CLIENT_ID, SKILL_SOURCE,
 NEMO_CONFIG_DIR (else $XDG_CONFIG_HOME/nemovideo, else ~/.config/nemovideo),
 NEMO_OUTPUT_DIR (where exports land; default ./nemovideo-exports), NEMO_TIMINGS (a JSON
-object of Timings fields: every wait, in seconds).
+object of Timings fields: every wait, in seconds), NEMO_WORKER_LINGER (seconds an idle
+worker waits for the next message before it exits; default 120, 0: at once).
 
 The config folder holds `client_id` (persisted, as the vendor's skill does),
 `token.json` (the anonymous token and its expiry, mode 0600), `conversations/`
@@ -27,6 +28,7 @@ from skill.common.storage import atomic_write, read_json, write_json
 DEFAULT_API_URL = "https://mega-api-prod.nemovideo.ai"
 DEFAULT_WEB_URL = "https://nemovideo.com"
 MAX_CLIENT_ID = 64  # the longest X-Client-Id the backend accepts (issue 10)
+WORKER_LINGER = 120.0  # seconds; a host's next message usually comes within a minute or two
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Settings:
     output_dir: Path | None = None
     timings: Timings = field(default_factory=Timings)
     store_url: str | None = field(default=None, repr=False)  # NEMO_STORE (may hold a password)
+    worker_linger: float = WORKER_LINGER  # NEMO_WORKER_LINGER
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +80,7 @@ class Settings:
             output_dir=Path(out).expanduser() if out else None,
             timings=_timings(env.get("NEMO_TIMINGS")),
             store_url=env.get("NEMO_STORE") or None,
+            worker_linger=_seconds(env, "NEMO_WORKER_LINGER", WORKER_LINGER),
         )
 
     def client_id(self) -> str:
@@ -99,6 +103,19 @@ class Settings:
         new = str(uuid.uuid4())
         atomic_write(self.config_dir / "client_id", (new + "\n").encode(), mode=0o600)
         return new
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ConfigError(f"{name} must be seconds (a number ≥ 0), not {text!r}.", field=name)
+    return value
 
 
 def _timings(text: str | None) -> Timings:

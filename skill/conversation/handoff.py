@@ -16,7 +16,8 @@ A message that arrives while a turn runs never starts a competing turn:
 - anything else is queued; the worker sends it once the running turn ends.
 
 When the journal has work but no live worker holds the turn lock (it died, or never
-started), a worker is started: it recovers the interrupted turn from the state.
+started), an idle worker is woken, or one is started: it recovers the interrupted turn
+from the state.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from skill.conversation import templates
+from skill.common.errors import NemoError
+from skill.conversation import bell, templates
 from skill.conversation.turns import (
     Entry,
     Journal,
@@ -39,7 +41,7 @@ from skill.conversation.turns import (
 )
 
 NEXT = {"command": "nemo-video wait --json"}
-POLL_FIRST, POLL_MAX = 0.05, 0.25
+POLL_FIRST, POLL_MAX = 0.02, 0.25
 
 
 # -- submitting -------------------------------------------------------------------------
@@ -76,10 +78,13 @@ def submit(
 
 
 def ensure_worker(book: TurnBook, name: str) -> bool:
-    """Start a worker when the journal has work and no live worker holds the lock."""
+    """When the journal has work and no live worker holds the lock: wake an idle worker
+    (skill/conversation/bell.py), or start one when none listens."""
     if not book.journal(name).read().busy or book.lock(name).held():
         return False
-    spawn_worker(name)
+    where = book.bell(name)
+    if where is None or not bell.ring(where):
+        spawn_worker(name)
     return True
 
 
@@ -161,18 +166,18 @@ def _deliver(
         entries = tuple(e for t in turns for e in t.entries[t.shown :])
         if not final:
             delivery = Delivery(entries, intent, "running")
-        elif not turns:
+        elif not turns:  # (a `say` whose turn another call reported acts as a `wait`)
             line = templates.render("turns.nothing_running", _lang(j))
-            delivery = Delivery((Entry("reply", line),), intent, "replied", nothing=True)
+            delivery = Delivery((Entry("reply", line),), intent or "wait", "replied", nothing=True)
         elif all(t.finished for t in turns):
             last = turns[-1]
             delivery = Delivery(
-                entries, last.intent, last.outcome or "replied", last.error, last.exit_code,
+                entries, routed(last), last.outcome or "replied", last.error, last.exit_code,
                 turn_ids=tuple(t.id for t in turns),
             )  # fmt: skip
         else:
             now = next(t for t in turns if not t.finished)
-            delivery = Delivery(entries, now.intent, "running", running_line=running_line(now))
+            delivery = Delivery(entries, routed(now), "running", running_line=running_line(now))
         emit(delivery)
         out.append(delivery)
         for t in turns:  # a partial delivery never settles a turn: its outcome is still due
@@ -183,6 +188,21 @@ def _deliver(
 
     journal_update(change)
     return out[0]
+
+
+def routed(turn: TurnRecord) -> str:
+    """The turn's intent: as recorded, else routed now (a message handed over while the
+    conversation was idle is routed by the worker that runs it)."""
+    if turn.intent:
+        return turn.intent
+    from skill.conversation import attachments
+    from skill.conversation.intents import classify
+
+    try:  # as Runtime.turn routes it: a path typed in the message is a file
+        text, typed = attachments.extract(turn.text)
+        return classify(text, [*(Path(f) for f in turn.files), *typed]).intent
+    except NemoError:
+        return "chat"  # the turn itself reports the problem
 
 
 def _lang(j: Journal) -> str:

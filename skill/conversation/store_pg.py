@@ -155,9 +155,10 @@ def lock_key(name: str) -> int:
 class PgStore:
     """One database: conversation stores, journals and locks by name (a TurnBook)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, bells: Path | None = None) -> None:
         self.dsn = dsn
         self.portal = _Portal.of(dsn)
+        self.bells = bells  # this machine's folder for idle workers' bells (a local thing)
 
     def conversation(self, name: str) -> PgConversationStore:
         return PgConversationStore(self, name)
@@ -167,6 +168,9 @@ class PgStore:
 
     def lock(self, name: str) -> PgTurnLock:
         return PgTurnLock(self, check_name(name))
+
+    def bell(self, name: str) -> Path | None:
+        return None if self.bells is None else self.bells / f"{check_name(name)}.bell"
 
     def names(self) -> list[str]:
         rows = self.portal.call(self._fetch("SELECT DISTINCT name FROM nemo_turns ORDER BY 1"))

@@ -5,6 +5,7 @@ machines. The one place that decides it; callers ask for a store or a turn book 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from skill.common.config import Settings
@@ -37,10 +38,10 @@ def turn_book(settings: Settings) -> TurnBook:
     """Turn journals and turn locks, by conversation."""
     if not settings.store_url:
         return FileTurnBook(settings.config_dir)
-    return _database(settings.store_url)
+    return _database(settings.store_url, bells=settings.config_dir / "turns")
 
 
-def _database(url: str) -> PgStore:
+def _database(url: str, bells: Path | None = None) -> PgStore:
     if not url.startswith(_SCHEMES):
         raise ConfigError(
             "NEMO_STORE must be a PostgreSQL URL (postgresql://user@host/database), or unset "
@@ -49,4 +50,4 @@ def _database(url: str) -> PgStore:
         )
     from skill.conversation.store_pg import PgStore
 
-    return PgStore(url)
+    return PgStore(url, bells)

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
@@ -220,6 +221,11 @@ class TurnBook(Protocol):
     def journal(self, name: str) -> TurnJournal: ...
 
     def lock(self, name: str) -> TurnLock: ...
+
+    def bell(self, name: str) -> Path | None:
+        """Where an idle worker of this machine listens (skill/conversation/bell.py);
+        None: nowhere, every turn starts a worker."""
+        ...
 
     def names(self) -> list[str]:
         """Every conversation that has a journal."""

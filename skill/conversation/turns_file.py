@@ -100,6 +100,9 @@ class FileTurnBook:
     def lock(self, name: str) -> FileTurnLock:
         return FileTurnLock(self.folder / f"{check_name(name)}.worker")
 
+    def bell(self, name: str) -> Path:
+        return self.folder / f"{check_name(name)}.bell"
+
     def names(self) -> list[str]:
         if not self.folder.is_dir():
             return []

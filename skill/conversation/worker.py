@@ -6,7 +6,9 @@ lock, then runs every queued turn in order through the ordinary `Runtime` (chat,
 GUI-mapped actions, export, download), with an `Output` that writes each line into
 the turn's record. It holds the chat stream open until the turn ends: closing it
 early would abort the agent's run (ADK >= 2.2). When no turn is left it releases the
-lock, looks once more (a `say` may have queued one meanwhile) and exits.
+lock, looks once more (a `say` may have queued one meanwhile), then lingers: it waits
+`NEMO_WORKER_LINGER` seconds (default 120) for its bell (skill/conversation/bell.py), so
+the next message runs at once in a process that is ready, and exits when nobody rang.
 
 A turn found `running` when the worker takes the lock belonged to a worker that died.
 If its chat message had gone out (`submitted`), it is recovered by reading the state,
@@ -14,7 +16,7 @@ as after a dropped stream; it is never sent again. Otherwise it is run afresh.
 
 SIGTERM (sent by `nemo-video cancel`) stops the running turn: its stream is closed
 (which aborts the agent's run), the state is read, and the user is told what had been
-done by then.
+done by then. An idle worker given SIGTERM exits.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
-import structlog
-
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import NemoError
+from skill.common.logs import get_logger
 from skill.conversation import stores, templates
+from skill.conversation.bell import Bell, ring
+from skill.conversation.handoff import routed
+from skill.conversation.intents import load_rules
 from skill.conversation.outcome import TurnOutcome
 from skill.conversation.runtime import Runtime
 from skill.conversation.stop import cancel_until_done, report_stop
@@ -50,7 +54,7 @@ from skill.wire.attribution import load_attribution
 from skill.wire.client import NemoClient
 from skill.wire.sse import ServerSentEvent
 
-log = structlog.get_logger("nemo.worker")
+log = get_logger("nemo.worker")
 PROGRESS_EVERY = 0.5  # seconds between progress writes (the last one always lands)
 MAX_ATTEMPTS = 3  # workers a turn may outlive before it is given up
 HANDOVER_WAIT = 5.0  # how long a new worker waits for the lock a probe may be holding
@@ -115,7 +119,7 @@ def claim(journal: TurnJournal, pid: int) -> tuple[TurnRecord, bool] | None:
             return j
         started = turn.started_at or time.time()
         mine = replace(turn, status=RUNNING, worker_pid=pid, started_at=started,
-                       attempts=turn.attempts + 1)  # fmt: skip
+                       attempts=turn.attempts + 1, intent=routed(turn))  # fmt: skip
         found.append((mine, orphan is not None))
         return j.with_turn(mine)
 
@@ -127,6 +131,7 @@ def finish(journal: TurnJournal, turn_id: str, result: TurnOutcome) -> None:
     def change(t: TurnRecord) -> TurnRecord:
         return replace(
             t, status=DONE, ended_at=time.time(), outcome=result.kind.value,
+            intent=result.intent or t.intent,  # as the runtime routed it
             error=result.error_json(),
             exit_code=result.exit_code, progress=None,
         )  # fmt: skip
@@ -135,29 +140,45 @@ def finish(journal: TurnJournal, turn_id: str, result: TurnOutcome) -> None:
 
 
 async def run(settings: Settings, book: TurnBook, name: str) -> int:
-    """The worker's life: take the lock, run turns until none is left, exit."""
+    """The worker's life: take the lock, run turns until none is left, linger, exit."""
     lock, journal = book.lock(name), book.journal(name)
     current: list[asyncio.Future[TurnOutcome]] = []
     loop = asyncio.get_running_loop()
     stops: set[asyncio.Task[None]] = set()  # kept referenced until they are done
 
+    where = book.bell(name) if settings.worker_linger > 0 else None
+    listening: Bell | None = None
+    stopping: list[bool] = []
+
     def stop() -> None:
+        if not current:  # idle: leave
+            stopping.append(True)
+            if where is not None:
+                ring(where)
         for f in current:
             task = loop.create_task(cancel_until_done(f))
             stops.add(task)
             task.add_done_callback(stops.discard)
 
     loop.add_signal_handler(signal.SIGTERM, stop)
-    if not lock.acquire(HANDOVER_WAIT):
-        return 0  # another worker runs this conversation's turns
     try:
+        if not lock.acquire(HANDOVER_WAIT):
+            return 0  # another worker runs this conversation's turns
+        if where is not None:  # listening before the lock is let go: no ring is lost
+            listening = Bell(where)
+        with contextlib.suppress(NemoError):  # read now, not under the journal's lock in claim()
+            load_rules()
         while True:
             claimed = claim(journal, os.getpid())
             if claimed is None:
                 lock.release()
                 if journal.read().busy and lock.acquire(1.0):
                     continue  # a turn was queued while we were letting go
-                return 0
+                if listening is None or not await listening.wait(settings.worker_linger):
+                    return 0
+                if stopping or not lock.acquire(HANDOVER_WAIT):
+                    return 0  # stopped, or a worker started meanwhile has the turn
+                continue
             turn, orphaned = claimed
             if turn.attempts > MAX_ATTEMPTS:  # its workers keep dying: give up on it, say so
                 line = templates.render("error.generic", turn.lang)
@@ -168,6 +189,8 @@ async def run(settings: Settings, book: TurnBook, name: str) -> int:
     finally:
         lock.release()
         loop.remove_signal_handler(signal.SIGTERM)
+        if listening is not None:
+            listening.close()
 
 
 async def _run_turn(

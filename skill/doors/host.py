@@ -9,7 +9,6 @@ is going, and `"next": {"command": "nemo-video wait --json"}` for the host.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -23,7 +22,7 @@ from typing import Any
 from skill.common.config import Settings, TokenStore
 from skill.common.errors import APIError, NemoError
 from skill.common.output import CollectedOutput, Output
-from skill.conversation import handoff, stores, templates, worker
+from skill.conversation import handoff, stores, templates
 from skill.conversation.handoff import NEXT, Delivery
 from skill.conversation.store import ConversationStore
 from skill.conversation.turns import Entry, Journal, TurnBook, TurnRecord
@@ -36,6 +35,10 @@ def run(args: argparse.Namespace, settings: Settings, store: ConversationStore, 
     book = stores.turn_book(settings)
     name = store.name
     if args.command == "worker":
+        import asyncio
+
+        from skill.conversation import worker  # the runtime: only the worker needs it
+
         return asyncio.run(worker.run(settings, book, name))
     if args.command == "jobs":
         return _print(jobs(settings, book), json_mode)
@@ -68,15 +71,19 @@ def _say(args: argparse.Namespace, settings: Settings, book: TurnBook,
 def hand_over(book: TurnBook, name: str, text: str, files: Sequence[Path], *,
               out_dir: Path, lang: str) -> tuple[str, handoff.Submitted | None]:  # fmt: skip
     """Give one message to the conversation's worker as `say` does: its intent, and how it
-    was taken (None: it asks to stop the running turn, so the caller cancels instead)."""
-    from skill.conversation.intents import classify
+    was taken (None: it asks to stop the running turn, so the caller cancels instead).
 
-    busy = book.journal(name).read().busy
-    try:
-        while_busy = classify(text, files, busy=busy).intent  # cancel | wait | the rest
-        intent = classify(text, files).intent if busy else while_busy
-    except NemoError:
-        while_busy = intent = "chat"  # the worker's turn reports the problem
+    Only while a turn runs is the message routed here (a stop, a status question, or a
+    message to queue); otherwise the worker routes it, and the intent is "" until then."""
+    intent = while_busy = ""
+    if book.journal(name).read().busy:
+        from skill.conversation.intents import classify
+
+        try:
+            while_busy = classify(text, files, busy=True).intent  # cancel | wait | the rest
+            intent = classify(text, files).intent
+        except NemoError:
+            while_busy = intent = "chat"  # the worker's turn reports the problem
     if while_busy == "cancel":
         return intent, None
     sub = handoff.submit(
@@ -183,6 +190,8 @@ def cancel(settings: Settings, book: TurnBook, store: ConversationStore, *,
             _take(journal, active.id, out)
         else:
             out.reply(templates.render("turns.cancel_pending", lang))
+    import asyncio
+
     for line in asyncio.run(_cancel_renders(settings, store, lang)):
         out.reply(line)
     dropped: tuple[TurnRecord, ...] = found["dropped"]

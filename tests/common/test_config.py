@@ -1,4 +1,4 @@
-"""NEMO_TIMINGS: every wait of the runtime, from the environment, checked."""
+"""Settings from the environment, checked: NEMO_TIMINGS (every wait), NEMO_WORKER_LINGER."""
 
 from __future__ import annotations
 
@@ -24,3 +24,17 @@ def test_nemo_timings_sets_the_named_waits() -> None:
 def test_a_bad_nemo_timings_says_what_is_wrong(value: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         Settings.from_env({"NEMO_CONFIG_DIR": "/tmp/x", "NEMO_TIMINGS": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "linger"), [(None, 120.0), ("", 120.0), ("0", 0.0), (" 2.5 ", 2.5)]
+)
+def test_nemo_worker_linger_is_seconds(value: str | None, linger: float) -> None:
+    env = {"NEMO_CONFIG_DIR": "/tmp/x"} | ({} if value is None else {"NEMO_WORKER_LINGER": value})
+    assert Settings.from_env(env).worker_linger == linger
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_a_bad_nemo_worker_linger_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match=f"NEMO_WORKER_LINGER must be seconds.*{value!r}"):
+        Settings.from_env({"NEMO_CONFIG_DIR": "/tmp/x", "NEMO_WORKER_LINGER": value})

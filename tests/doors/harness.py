@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from skill.common.config import StoredToken, TokenStore
 from skill.conversation.store import ConversationStore
 from skill.standin import RunningStandin
 from tests.doors.test_cli import Run
+from tests.procenv import cli_env
 from tests.standin.conftest import merged
 
 __all__ = ["FAST", "FTYP", "Project", "Run", "draft", "merged", "mp4_renderer"]
@@ -53,7 +53,7 @@ class Project:
         self.folder, self.name = folder, name
         self.config, self.out = folder / "config", folder / "out"
         self.client_id = f"cid-{name}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+        self.env = cli_env()
         self.env |= {"NEMO_API_URL": api_url, "NEMO_WEB_URL": WEB, "NEMO_CONVERSATION": name,
                      "NEMO_CONFIG_DIR": str(self.config), "NEMO_OUTPUT_DIR": str(self.out),
                      "NEMO_CLIENT_ID": self.client_id,

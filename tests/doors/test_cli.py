@@ -25,6 +25,7 @@ from skill.standin.probe import probe
 from skill.standin.render import SAMPLE_PHOTO
 from skill.transcripts.format import load
 from tests.host_schema import one_object
+from tests.procenv import cli_env
 
 WEB = "https://web.example"
 FAST = {"timing": {"heartbeat": 0.05, "generate": 0.05, "edit": 0.02, "frame_gap": 0,
@@ -48,7 +49,7 @@ class Cli:
 
     def __init__(self, folder: Path, api_url: str) -> None:
         self.folder = folder
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+        self.env = cli_env()
         self.env |= {"NEMO_API_URL": api_url, "NEMO_WEB_URL": WEB,
                      "NEMO_CONFIG_DIR": str(folder / "config"),
                      "NEMO_OUTPUT_DIR": str(folder / "out")}  # fmt: skip

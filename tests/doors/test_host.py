@@ -26,6 +26,7 @@ from skill.conversation import templates
 from skill.conversation.turns_file import FileTurnBook
 from skill.standin import RunningStandin, start_standin
 from tests.doors.test_cli import Cli, Run
+from tests.doors.test_startup import imported
 from tests.host_schema import one_object
 from tests.standin.conftest import fake_renderer
 
@@ -317,3 +318,62 @@ async def test_kill_9_at_random_offsets_ten_times_loses_nothing_and_repeats_noth
     assert unsettled == [] and len(host.journal().turns) == 3
     print(json.dumps({"calls": len(host.calls), "kills": host.kills,
                       "longest_call_s": round(max(d for _c, d in host.calls), 2)}))  # fmt: skip
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+async def until(check: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_idle_worker_lingers_runs_the_next_message_and_leaves_when_nobody_rings(
+    host: Host,
+) -> None:
+    host.env["NEMO_WORKER_LINGER"] = "30"
+    first = await host.call("say", "hello", "--json")
+    assert first is not None and first.code == 0 and first.doc["outcome"] == "replied", first
+    (turn,) = host.journal().turns
+    worker = turn.worker_pid
+    assert worker and alive(worker)  # its turn is over; it waits for the next message
+    bells = list((host.folder / "config" / "turns").glob("*.bell"))
+    assert len(bells) == 1
+    credits = await host.call("say", "credits", "--json")
+    assert credits is not None and credits.doc["intent"] == "credits", credits
+    assert credits.doc["replies"][0].startswith("💳"), credits.doc
+    assert [t.worker_pid for t in host.journal().turns][-1] == worker  # the same process ran it
+    # handed to a ready worker, a `say` loads no HTTP client, template engine, YAML or logging
+    probe = ["say", "what's on my timeline?", "--json"]
+    assert await asyncio.to_thread(imported, probe, host.env, host.folder) == set()
+    assert host.journal().turns[-1].intent == "state"
+
+    # another environment (here: another backend) is never served by this worker
+    host.env["NEMO_TIMINGS"] = json.dumps({"retry_attempts": 1})
+    other = await host.call("say", "credits", "--json")
+    assert other is not None and other.doc["intent"] == "credits", other
+    second = host.journal().turns[-1].worker_pid
+    assert second not in (worker, None)
+
+    for pid in (worker, second):  # idle: each leaves, and takes its bell with it
+        assert pid
+        os.kill(pid, signal.SIGTERM)
+        await until(lambda pid=pid: not alive(pid))  # type: ignore[misc]
+    assert not list((host.folder / "config" / "turns").glob("*.bell"))
+
+
+async def test_a_lingering_worker_exits_once_its_linger_has_passed(host: Host) -> None:
+    host.env["NEMO_WORKER_LINGER"] = "0.5"
+    run = await host.call("say", "credits", "--json")
+    assert run is not None and run.code == 0, run
+    worker = host.journal().turns[-1].worker_pid
+    assert worker
+    await until(lambda: not alive(worker), 10)
+    assert not list((host.folder / "config" / "turns").glob("*.bell"))

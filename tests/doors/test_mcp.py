@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from skill.conversation import templates
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 from tests.host_schema import check
+from tests.procenv import cli_env
 
 SLOW = {"timing": {"heartbeat": 0.05, "generate": 1.0, "edit": 0.02, "frame_gap": 0.01,
                    "render_queue": 0.02},
@@ -71,7 +71,7 @@ class Session:
 
 
 def server_env(folder: Path, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    env = cli_env()
     return env | {"NEMO_API_URL": api_url, "NEMO_WEB_URL": "https://web.example",
                   "NEMO_CONFIG_DIR": str(folder / "config"),
                   "NEMO_OUTPUT_DIR": str(folder / "out")}  # fmt: skip

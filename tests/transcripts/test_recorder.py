@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -24,6 +23,7 @@ from skill.transcripts.placeholders import find_secrets
 from skill.transcripts.proxy import RecordingProxy
 from skill.transcripts.recorder import Book, record_turn
 from skill.transcripts.replay import replay
+from tests.procenv import cli_env
 
 FAST = {"seed": 3, "silent_edits": 0,
         "timing": {"generate": 0.05, "edit": 0.02, "heartbeat": 0.5, "frame_gap": 0,
@@ -145,7 +145,7 @@ async def _cli(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[i
 async def test_say_and_chat_record_from_the_command_line(
     standin: RunningStandin, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    env = cli_env()
     env |= {"NEMO_API_URL": standin.api_url, "NEMO_CONFIG_DIR": str(tmp_path / "config"),
             "NEMO_OUTPUT_DIR": str(tmp_path / "out"), "SKILL_SOURCE": "cli-test"}  # fmt: skip
     said = tmp_path / "said.yaml"
