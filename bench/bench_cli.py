@@ -4,20 +4,26 @@ Run: .venv/bin/python bench/bench_cli.py [--runs 10]
 
 Prints medians of N runs: `nemo-video --help`, `python -c "import skill.doors.cli"`, the bare
 interpreter, and `nemo-video say "credits" --json` against a local stand-in started here
-(token already cached, as on every turn after the first), split into process start +
-imports (the same modules imported by a process that does nothing else) and the turn
-itself measured inside one process (perf_counter around `skill.doors.cli.main` after its
-imports, median of N runs; never a difference of two medians), and `say` as a ratio to the
-bare-import anchor of the same run (`python -c "import aiohttp, yaml, jinja2, structlog"`).
-Then the 10 heaviest imports of a `say` turn (`-X importtime`): the libraries the
-skill's own modules import, each with its cumulative time and who imports it.
+(token already cached, as on every turn after the first; .pyc files written): warm — the
+conversation's worker lingers from the call before, so `say` rings it — and cold
+(NEMO_WORKER_LINGER=0: every `say` starts a worker, as before workers lingered). The warm
+call is split into process start + imports (the same modules imported by a process that
+does nothing else) and the turn itself measured inside one process (perf_counter around
+`skill.doors.cli.main` after its imports, median of N runs; never a difference of two
+medians). `say` is printed as a ratio to the bare-import anchor of the same run
+(`python -c "import aiohttp, yaml, jinja2, structlog"`). Then the 10 heaviest imports of a
+warm `say` (`-X importtime`): the libraries the skill's own modules import, each with its
+cumulative time and who imports it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -74,6 +80,14 @@ def turn(args: Sequence[str], env: dict[str, str], runs: int) -> float:
     return median_ms(once, runs)
 
 
+def stop_workers(config: Path) -> None:
+    """SIGTERM every worker the journals name (idle ones exit at once)."""
+    for journal in (config / "turns").glob("*.json"):
+        for t in json.loads(journal.read_text()).get("turns", []):
+            with contextlib.suppress(OSError, TypeError):
+                os.kill(t.get("worker_pid"), signal.SIGTERM)
+
+
 def import_tree(stderr: str) -> list[tuple[str, int, str]]:
     """(module, cumulative µs, importer) for each library a `skill` module imports itself."""
     nodes: list[tuple[int, str, int]] = []  # depth, name, cumulative, in -X importtime order
@@ -98,7 +112,12 @@ def main() -> int:
     runs = parser.parse_args().runs
 
     with tempfile.TemporaryDirectory(prefix="nemo-bench-cli-") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("NEMO_", "SKILL_")) and k != "PYTHONDONTWRITEBYTECODE"
+        }
+        env["NEMO_WORKER_LINGER"] = "600"  # the whole run: every `say` after the first is warm
         standin = subprocess.Popen(
             [PY, "-m", "skill", "standin", "--quiet", "--data-dir", str(Path(tmp) / "standin")],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
@@ -122,24 +141,28 @@ def main() -> int:
             cli_ms = wall([PY, "-c", "import skill.doors.cli"], env, runs)
             bare_ms = wall([PY, "-c", "pass"], env, runs)
             say_ms = wall(say, env, runs)
+            cold_ms = wall(say, env | {"NEMO_WORKER_LINGER": "0"}, runs)
             start_ms = wall(imports_only, env, runs)
             anchor_ms = wall([PY, "-c", ANCHOR], env, runs)
             turn_ms = turn(say[3:], env, runs)
         finally:
             standin.terminate()
             standin.wait(10)
+            stop_workers(Path(tmp) / "config")
 
     print(f"medians of {runs} runs (ms)")
     print(f"  nemo-video --help                     {help_ms:7.1f}")
     print(f'  python -c "import skill.doors.cli"          {cli_ms:7.1f}')
     print(f'  python -c "pass" (the interpreter)    {bare_ms:7.1f}')
-    print(f'  nemo-video say "credits" --json       {say_ms:7.1f}  (stand-in on loopback)')
+    print(f'  nemo-video say "credits" --json       {say_ms:7.1f}  (stand-in on loopback; '
+          "warm: the worker lingers)")  # fmt: skip
     print(f"    process start + its {len(set(loaded)):3d} imports    {start_ms:7.1f}"
           f"  ({start_ms / say_ms:.0%})")  # fmt: skip
     print(f"    main() in-process (+ lazy imports)  {turn_ms:7.1f}")
+    print(f"    cold (NEMO_WORKER_LINGER=0)         {cold_ms:7.1f}  (a worker started per call)")
     print(f'  anchor: python -c "{ANCHOR}"  {anchor_ms:7.1f}')
     print(f"  say / anchor                          {say_ms / anchor_ms:7.2f}x")
-    print("10 heaviest imports of a say turn (cumulative, -X importtime, one run):")
+    print("10 heaviest imports of a warm say (cumulative, -X importtime, one run):")
     heaviest = sorted(import_tree(traced.stderr), key=lambda x: -x[1])[:10]
     for name, cumulative, parent in heaviest:
         print(f"  {cumulative / 1000:7.1f} ms  {name:<28} imported by {parent}")
