@@ -120,3 +120,20 @@ def test_no_module_is_over_the_limit() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"
+
+
+def test_only_the_logs_module_imports_structlog() -> None:
+    """The runtime logs through skill.common.logs.get_logger, which configures structlog at
+    the first event: a module using structlog itself could log before that, to stdout.
+    (The stand-in is its own program and configures structlog itself.)"""
+    users = set()
+    for path in SKILL.rglob("*.py"):
+        if "standin" in path.parts or path.name == "logs.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(n.partition(".")[0] == "structlog" for n in names):
+                users.add(str(path.relative_to(SKILL.parent)))
+    assert users == {"skill/transcripts/replay.py"}  # it silences structlog for its run
