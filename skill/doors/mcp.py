@@ -17,6 +17,7 @@ NEMO_CONVERSATION.
 # No `from __future__ import annotations`: the SDK reads the tools' Annotated types.
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
@@ -177,6 +178,9 @@ def parse_listen(value: str) -> tuple[str, int] | None:
 
 
 def serve(relay: Relay, listen: tuple[str, int] | None) -> None:
+    # A server may hold many conversations and starts no process per call: the workers it
+    # starts exit when idle (NEMO_WORKER_LINGER=0) unless the environment says otherwise.
+    os.environ.setdefault("NEMO_WORKER_LINGER", "0")
     server = build(relay)
     if listen is None:
         server.run("stdio")

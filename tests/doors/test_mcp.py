@@ -15,6 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from skill.conversation import templates
+from skill.conversation.turns_file import FileTurnBook
 from skill.standin import RunningStandin, start_standin
 from skill.standin.probe import probe
 from tests.host_schema import check
@@ -70,8 +71,17 @@ class Session:
         raise AssertionError("still running after 60 waits")
 
 
+def running(pid: int) -> bool:
+    """Alive, and not a zombie its parent (the server) has yet to reap."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def server_env(folder: Path, api_url: str) -> dict[str, str]:
     env = cli_env()
+    del env["NEMO_WORKER_LINGER"]  # the server's own default: its workers exit when idle
     return env | {"NEMO_API_URL": api_url, "NEMO_WEB_URL": "https://web.example",
                   "NEMO_CONFIG_DIR": str(folder / "config"),
                   "NEMO_OUTPUT_DIR": str(folder / "out")}  # fmt: skip
@@ -120,6 +130,15 @@ async def test_the_tools_have_typed_schemas_and_one_line_descriptions(
 async def test_a_whole_conversation(tmp_path: Path, standin: RunningStandin) -> None:
     async with connect(tmp_path, standin) as session:
         await conversation(tmp_path, session, standin)
+        book = FileTurnBook(tmp_path / "config")
+        pids = {t.worker_pid for name in book.names() for t in book.journal(name).read().turns}
+        assert pids - {None}
+        for _ in range(100):  # idle, the server's workers exit (they would linger 120 s)
+            if not any(pid and running(pid) for pid in pids):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"workers {pids} still there")
 
 
 async def conversation(tmp_path: Path, session: Session, standin: RunningStandin) -> None:
