@@ -5,6 +5,7 @@ from skill.conversation import polling
 
 T0 = 1000.0
 M = polling.MARGIN_S
+PLATEAU = 0.19 * 41.4 / 0.71  # what is left at 81 %, at the average pace since 10 %
 
 
 @pytest.mark.parametrize(
@@ -14,10 +15,35 @@ M = polling.MARGIN_S
         ([(2.0, None), (5.0, None)], [3.0, 4.5]),
         # one reading: the pace counted from the submit includes the queue: read again soon
         ([(4.0, 0.1)], [2.0]),
-        # the average pace from the first reading: 60 % of the way, then straight at the end
-        ([(2.0, 0.05), (4.0, 0.15), (14.0, 0.65)], [2.0, 0.6 * 17.0 + M, 7.0 + M]),
+        # far from the end (at 21 s): at most twice the time since the submit, then go 60 % of
+        # the way (7 s × 0.6 > 7 s - 3 s)
+        ([(2.0, 0.05), (4.0, 0.15), (14.0, 0.65)], [2.0, 2 * 4.0, 0.6 * 7.0]),
+        # far from the end (at 40 s): read again the least lead (3 s) before it
+        ([(10.0, 0.25), (20.0, 0.5)], [5.0, 20.0 - 3.0]),
+        # a long render (ends at 101 s): the lead is 8 % of its length (7.92 s); within it,
+        # aim just after the end
+        (
+            [(2.0, 0.01), (4.0, 0.03), (34.0, 0.33), (64.0, 0.63), (92.0, 0.91), (97.4, 0.964)],
+            [2.0, 2 * 4.0, 30.0, 37.0 - 7.92, 0.6 * 9.0, 3.6 + M],
+        ),
+        # speeding up: the recent pace (0.1/s) ends it earlier than the average (0.036/s)
+        ([(10.0, 0.1), (20.0, 0.2), (24.0, 0.6)], [5.0, 30.0, 4.0 - 1.6]),
+        # a plateau: the average pace ends it earlier than the recent crawl
+        (
+            [(10.0, 0.1), (15.0, 0.2), (45.0, 0.8), (51.4, 0.81)],
+            [5.0, 30.0, 6.4, PLATEAU - 0.08 * (41.4 + PLATEAU)],
+        ),
+        # short of the end, at 97 %, not done: what the recent pace (7 % in 3.3 s) leaves
+        (
+            [(10.0, 0.5), (15.0, 0.6), (32.0, 0.9), (35.3, 0.97)],
+            [5.0, 17.0, 3.3, 0.03 * 3.3 / 0.07 + M],
+        ),
+        # … and at 99 %: never sooner than the floor
+        ([(10.0, 0.5), (15.0, 0.6), (32.0, 0.9), (35.3, 0.99)], [5.0, 17.0, 3.3, 1.0]),
+        # coarse progress, not moved while its end is still ahead: keep aiming at that end
+        ([(2.0, 0.1), (4.0, 0.2), (8.0, 0.2)], [2.0, 2 * 4.0, 20.0 - 8.0 - 3.0]),
         # the second reading half the time since the submit later; arriving after the estimate,
-        # not done: close in 1 s, 2 s, 4 s
+        # at 100 % but not done: close in 1 s, 2 s, 4 s
         ([(10.0, 0.5), (20.0, 1.0), (21.0, 1.0), (22.5, 1.0)], [5.0, 1.0, 2.0, 4.0]),
         # a render that needs an hour: never more than 30 s between polls
         ([(10.0, 0.001), (40.0, 0.002)], [5.0, 30.0]),
