@@ -1,3 +1,7 @@
+import math
+import statistics
+from collections.abc import Callable
+
 import pytest
 
 from skill.common.config import Timings
@@ -81,3 +85,49 @@ def test_the_plans_take_their_bounds_from_the_timings() -> None:
         plan = make(T0, timings)
         assert plan.first() == 3.0
         assert max(plan.after(None, T0 + 60.0) for _ in range(10)) == 12.0
+
+
+def _deliver(
+    plan: polling.Schedule, length: float, shape: Callable[[float], float]
+) -> tuple[float, int]:
+    """Follow a render that starts 0.5 s after the submit and takes `length` s, its progress
+    `shape(share of its time)` (as a backend gives it: 3 decimals, below 100 % until done):
+    how late the poll that sees it done comes, and how many polls that took."""
+    start, now, polls = T0 + 0.5, T0 + plan.first(), 1
+    while now < start + length:
+        x = max(now - start, 0.0) / length
+        progress = round(min(max(shape(x), 0.0), 0.99), 3)
+        now += plan.after(progress, now)
+        polls += 1
+    return now - start - length, polls
+
+
+SHAPES: dict[str, Callable[[float], float]] = {
+    "steady": lambda x: x,
+    "uneven": lambda x: x + 0.05 * math.sin(4 * math.pi * x + 1.0),  # ±5 % off a straight line
+    "fast end": lambda x: x + 0.05 * math.sin(2 * math.pi * x),  # slow middle, fast last 25 %
+    "stalls at 85 %": lambda x: min(x, 0.85) + max(x - 0.95, 0.0) * 3.0,
+}
+
+
+LENGTHS = [8.0, 20.0, 42.0, 51.0, 60.0, 69.0, 78.0, 120.0, 200.0]
+
+
+@pytest.mark.parametrize(
+    ("shape", "late_median"),
+    [("steady", 1.0), ("uneven", 1.0), ("fast end", 1.0), ("stalls at 85 %", 2.0)],
+)
+def test_estimate_delivers_within_a_second_in_no_more_polls_than_growth(
+    shape: str, late_median: float
+) -> None:
+    """Over renders of 8 s to 200 s: the median within a second of the end (a stall then a
+    rush, unforeseeable, within 2 s), none more than 4 s late; polls: the median no more than
+    growth's, the most at most one more."""
+    estimate = [_deliver(polling.Estimate(T0), n, SHAPES[shape]) for n in LENGTHS]
+    growth = [_deliver(polling.Growth(), n, SHAPES[shape]) for n in LENGTHS]
+    late = [e[0] for e in estimate]
+    polls, growth_polls = [e[1] for e in estimate], [g[1] for g in growth]
+    assert statistics.median(late) <= late_median
+    assert max(late) <= 4.0
+    assert statistics.median(polls) <= statistics.median(growth_polls)
+    assert max(polls) <= max(growth_polls) + 1
