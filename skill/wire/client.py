@@ -365,8 +365,9 @@ class NemoClient:
             await self._sleep(wait)
 
     def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(connector=self._connector)
+        if self._http is None:  # no pool cap (aiohttp's is 100): a stream holds one all turn
+            pool = self._connector or aiohttp.TCPConnector(limit=0)
+            self._http = aiohttp.ClientSession(connector=pool)
         return self._http
 
     def _url(self, target: str) -> URL:

@@ -684,6 +684,23 @@ async def collect(stream: AsyncIterator[Any], into: list[Any]) -> None:
         into.append(event)
 
 
+async def test_no_pool_cap_keeps_requests_from_waiting_on_others(loopback: Any) -> None:
+    """150 calls open at once each get a connection (aiohttp's default cap is 100): every
+    answer waits until all have arrived, so with a cap they would all time out."""
+    arrived, everyone = [0], asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        arrived[0] += 1
+        if arrived[0] == 150:
+            everyone.set()
+        await everyone.wait()
+        return web.json_response(ok({"available": 1, "frozen": 0}))
+
+    client = await loopback(handler)
+    got = await asyncio.wait_for(asyncio.gather(*(client.credits() for _ in range(150))), 10)
+    assert len(got) == 150
+
+
 async def test_chat_yields_the_events(loopback: Any) -> None:
     seen: list[web.Request] = []
     client = await loopback(stream_handler(seen))
