@@ -248,7 +248,11 @@ def explain(
     facts = {"file": bool(files), "media_url": bool(media), "url": bool(urls), "busy": busy}
     body, corrected = rules.spelling.correct(_normalise(_without(text, urls)))
 
+    judges: dict[str, Callable[[str], bool]] = {}  # a one-clause message is judged once
+
     def judge(clause: str) -> Callable[[str], bool]:
+        if clause in judges:
+            return judges[clause]
         known: dict[str, bool] = {}
 
         def holds(name: str) -> bool:
@@ -257,6 +261,7 @@ def explain(
                 known[name] = facts[name] if term is None else bool(term.search(clause))
             return known[name]
 
+        judges[clause] = holds
         return holds
 
     clauses = _clauses(body, rules)
