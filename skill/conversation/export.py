@@ -231,12 +231,6 @@ class _Flow:
         link = await self._link(conv, done.session_id)
         return ExportResult(path, done.size, done.render_id, link)
 
-    def _new_id(self, taken: set[str]) -> str:
-        ms = int(self.clock() * 1000)
-        while f"render_{ms}" in taken:
-            ms += 1
-        return f"render_{ms}"
-
     async def submit(
         self,
         session_id: str,
@@ -249,7 +243,7 @@ class _Flow:
     ) -> PendingRender:
         """Write the pending entry, then submit; the entry it replaces goes in the same write."""
         taken = {p.render_id for p in (await self.store.aload()).pending} | {replaces}
-        rid = self._new_id(taken)
+        rid = journal.new_render_id(self.clock(), taken)
         entry = PendingRender(rid, session_id, str(out_dir), self.clock(), attempt, draft_key=key)
         await self.store.aupdate(lambda c: c.with_pending(entry).without_pending(replaces))
         try:

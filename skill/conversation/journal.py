@@ -58,3 +58,19 @@ def clear_leftovers(conv: Conversation) -> list[Path]:
     return [
         Path(p.dest + ".part") for p in conv.pending if p.dest and remove_stale_part(Path(p.dest))
     ]
+
+
+_last_ms = 0  # the last render id this process gave out (see new_render_id)
+
+
+def new_render_id(now: float, taken: set[str]) -> str:
+    """`render_<ms>` (the protocol's `render_<ts>`), never one in `taken` nor one this
+    process gave out before: two conversations of one process exporting in the same
+    millisecond would otherwise send one id, and the backend would answer both with one
+    render (another user's video)."""
+    global _last_ms
+    ms = max(int(now * 1000), _last_ms + 1)
+    while f"render_{ms}" in taken:
+        ms += 1
+    _last_ms = ms
+    return f"render_{ms}"
