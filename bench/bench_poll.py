@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from skill.common.config import Settings, Timings
+from skill.common.logs import configure_logging
 from skill.common.output import CollectedOutput
 from skill.conversation import export as ex
 from skill.conversation import polling
@@ -142,6 +143,7 @@ async def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nemo-bench-poll-") as tmp:
         root = Path(tmp)
+        configure_logging(root / "config")  # the clients' log lines go to a file, not here
         sample = root / "sample.mp4"
         small = {**DRAFT, "m": {"w": 320, "h": 180, "fps": 15}}
         await render_draft(small, sample, resolve=lambda _: None)
