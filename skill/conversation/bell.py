@@ -2,10 +2,11 @@
 
 A worker whose queue is empty does not exit at once: it lingers (`NEMO_WORKER_LINGER`
 seconds, default 120) listening on a FIFO next to the conversation's journal,
-`<config>/turns/<name>.bell`. A caller that queued a turn rings it: one byte, written
-without blocking. When a worker listens, the turn starts at once in a process that has
-its imports done and its connections warm; when none does (opening the FIFO for writing
-fails with ENXIO: no reader), the caller starts a worker as before.
+`<config>/turns/<name>.<digest>.bell` (the digest: see below). A caller that queued a
+turn rings it: one byte, written without blocking. When a worker listens, the turn
+starts at once in a process that has its imports done and its connections warm; when
+none does (opening the FIFO for writing fails with ENXIO: no reader), the caller starts
+a worker as before.
 
 A worker runs turns with the environment it was started with (NEMO_API_URL, NEMO_TOKEN,
 NEMO_TIMINGS, … and the folder relative paths are read from), so the bell's name carries
