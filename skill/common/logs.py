@@ -122,13 +122,16 @@ class Logger:
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._proxy: Any = None  # structlog's lazy proxy: it reads the configuration per event
 
     def __getattr__(self, method: str) -> Any:
-        import structlog
-
         if _pending:
             _apply()
-        return getattr(structlog.get_logger(self._name), method)
+        if self._proxy is None:
+            import structlog
+
+            self._proxy = structlog.get_logger(self._name)
+        return getattr(self._proxy, method)
 
 
 def get_logger(name: str) -> Logger:
